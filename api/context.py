@@ -1,0 +1,42 @@
+"""What request handlers share: the composed services and the request's principal."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+
+from api.auth import Principal, authenticate
+from api.evidence import EvidenceService
+from api.settings import Settings
+from storage import ObjectStore
+
+
+@dataclass(frozen=True, slots=True)
+class AppContext:
+    settings: Settings
+    engine: Engine
+    store: ObjectStore
+    evidence: EvidenceService
+    clock: Callable[[], datetime]
+
+
+def get_context(request: Request) -> AppContext:
+    context: AppContext = request.app.state.context
+    return context
+
+
+async def get_principal(request: Request) -> Principal:
+    context = get_context(request)
+    return await run_in_threadpool(
+        authenticate, context.engine, request.headers.get("authorization"), now=context.clock()
+    )
+
+
+Context = Annotated[AppContext, Depends(get_context)]
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

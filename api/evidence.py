@@ -1,0 +1,178 @@
+"""Ingesting and reading originals: seal in the object store, then index and log."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col, select
+
+from api.database import session_scope
+from api.ids import new_id
+from api.problems import not_found
+from api.sequencer import append_event
+from api.staging import StagedFile
+from api.tables import Case, Evidence, Ingest, LogEvent
+from custody.events import Subject, decode_entry, ingested
+from custody.media import detect_media_type
+from storage import ObjectStore
+
+
+def original_key(sha256: str) -> str:
+    """The content address of an original in the object store."""
+    return f"originals/sha256/{sha256[:2]}/{sha256}"
+
+
+@dataclass(frozen=True, slots=True)
+class IngestRequest:
+    case_id: str
+    actor_id: str
+    filename: str | None
+    declared_media_type: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    sha256: str
+    size: int
+    media_type: str
+    declared_media_type: str | None
+    case_id: str
+    index: int
+    event_id: str
+    received_at: datetime
+    stored: bool  # False when the same bytes were already sealed
+
+
+class EvidenceService:
+    def __init__(self, *, engine: Engine, store: ObjectStore, retention: timedelta) -> None:
+        self._engine = engine
+        self._store = store
+        self._retention = retention
+
+    def require_case(self, case_id: str) -> Case:
+        with session_scope(self._engine) as session:
+            case = session.get(Case, case_id)
+        if case is None:
+            raise not_found("case")
+        return case
+
+    def ingest(self, staged: StagedFile, request: IngestRequest, *, now: datetime) -> IngestResult:
+        """Seal `staged` under its content address, then index it and append its event.
+
+        The object is durable before the event exists, so no entry ever names bytes the store
+        does not hold; a crash in between leaves only an unreferenced sealed object.
+        """
+        sha256 = staged.digests["sha256"]
+        key = original_key(sha256)
+        stored = False
+        if self._store.stat(key) is None:
+            with staged.path.open("rb") as source:
+                put = self._store.put(
+                    key, source, sha256=sha256, size=staged.size, retain_until=now + self._retention
+                )
+            stored = put.created
+        media_type = detect_media_type(staged.head)
+        extra = {k: v for k, v in staged.digests.items() if k != "sha256"}
+        event_id = new_id("e")
+        event = ingested(
+            event_id=event_id,
+            time=now,
+            actor=request.actor_id,
+            case=request.case_id,
+            subject=Subject(sha256=sha256, size=staged.size, media_type=media_type, digests=extra),
+        )
+        with session_scope(self._engine) as session:
+            if session.get(Case, request.case_id) is None:
+                raise not_found("case")
+            _insert_evidence(
+                session,
+                Evidence(
+                    sha256=sha256,
+                    size=staged.size,
+                    media_type=media_type,
+                    digests_json=json.dumps(extra, sort_keys=True),
+                    storage_key=key,
+                    first_seen_at=now,
+                ),
+            )
+            index = append_event(session, event, now=now)
+            session.add(
+                Ingest(
+                    id=event_id,
+                    case_id=request.case_id,
+                    sha256=sha256,
+                    actor_id=request.actor_id,
+                    filename=request.filename,
+                    declared_media_type=request.declared_media_type,
+                    received_at=now,
+                    event_index=index,
+                )
+            )
+        return IngestResult(
+            sha256=sha256,
+            size=staged.size,
+            media_type=media_type,
+            declared_media_type=request.declared_media_type,
+            case_id=request.case_id,
+            index=index,
+            event_id=event_id,
+            received_at=now,
+            stored=stored,
+        )
+
+    def describe(self, sha256: str) -> dict[str, Any]:
+        """The record of an original with its ingests and custody events, or a 404."""
+        with session_scope(self._engine) as session:
+            evidence = session.get(Evidence, sha256)
+            if evidence is None:
+                raise not_found("evidence")
+            ingests = session.exec(
+                select(Ingest).where(Ingest.sha256 == sha256).order_by(col(Ingest.event_index))
+            ).all()
+            events = session.exec(
+                select(LogEvent)
+                .where(LogEvent.subject_sha256 == sha256)
+                .order_by(col(LogEvent.index))
+            ).all()
+        return {
+            "sha256": evidence.sha256,
+            "size": evidence.size,
+            "media_type": evidence.media_type,
+            "digests": {"sha256": evidence.sha256, **json.loads(evidence.digests_json)},
+            "first_seen_at": evidence.first_seen_at,
+            "ingests": [
+                {
+                    "case_id": i.case_id,
+                    "filename": i.filename,
+                    "declared_media_type": i.declared_media_type,
+                    "actor": i.actor_id,
+                    "received_at": i.received_at,
+                    "index": i.event_index,
+                }
+                for i in ingests
+            ],
+            "events": [
+                {"index": e.index, "type": e.type, "entry": decode_entry(e.entry)} for e in events
+            ],
+        }
+
+    def storage_key(self, sha256: str) -> tuple[str, int]:
+        with session_scope(self._engine) as session:
+            evidence = session.get(Evidence, sha256)
+        if evidence is None:
+            raise not_found("evidence")
+        return evidence.storage_key, evidence.size
+
+
+def _insert_evidence(session: Session, evidence: Evidence) -> None:
+    """Insert the original's row unless it exists (a second ingest of the same bytes)."""
+    values = evidence.model_dump()
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(insert(Evidence).values(**values).on_conflict_do_nothing())

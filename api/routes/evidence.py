@@ -1,0 +1,268 @@
+"""Evidence: streaming ingest (raw PUT, multipart POST) and reading originals back."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from email.message import Message
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
+
+from api.context import AppContext, Context, CurrentPrincipal
+from api.evidence import IngestRequest, IngestResult
+from api.multipart import MultipartError, MultipartReader
+from api.problems import Problem, not_found, problem_type
+from api.staging import StagedFile, Stager, UploadTooLargeError
+from custody.digests import (
+    DeclaredDigest,
+    algorithms_needed,
+    check_declared,
+    format_digest_field,
+    parse_digest_field,
+)
+from custody.filenames import sanitize_filename
+
+router = APIRouter(tags=["evidence"])
+READ_CHUNK = 1024 * 1024
+MULTIPART_OVERHEAD = 1024 * 1024  # headers and boundaries around the file part
+_HEX = frozenset("0123456789abcdef")
+
+
+class IngestOut(BaseModel):
+    sha256: str
+    size: int
+    media_type: str
+    declared_media_type: str | None
+    digests: dict[str, str]
+    case_id: str
+    index: int
+    event_id: str
+    received_at: datetime
+    stored: bool
+
+
+_UPLOAD_DOC: dict[str, Any] = {
+    "responses": {
+        201: {"description": "Sealed, indexed and logged"},
+        400: {"description": "Empty body, malformed digest header or form"},
+        401: {"description": "No valid token"},
+        404: {"description": "No such case"},
+        413: {"description": "Larger than the configured limit"},
+        422: {"description": "The bytes do not match the declared digest; nothing stored"},
+    }
+}
+
+
+@router.put(
+    "/v1/cases/{case_id}/evidence",
+    status_code=201,
+    summary="Ingest one file (raw body)",
+    **_UPLOAD_DOC,
+)
+async def put_evidence(
+    case_id: str,
+    request: Request,
+    context: Context,
+    principal: CurrentPrincipal,
+    filename: str | None = Query(default=None, description="used if no Content-Disposition"),
+) -> IngestOut:
+    await run_in_threadpool(context.evidence.require_case, case_id)
+    declared = _declared_digests(request)
+    _check_length(request, context.settings.max_upload_bytes)
+    async with _staging(context, declared) as stager:
+        async for chunk in request.stream():
+            await stager.feed(chunk)
+        staged = await stager.finish()
+        name = _disposition_filename(request.headers.get("content-disposition")) or filename
+        ingest = IngestRequest(
+            case_id, principal.user_id, sanitize_filename(name), request.headers.get("content-type")
+        )
+        return await _seal(context, staged, declared, ingest)
+
+
+@router.post(
+    "/v1/cases/{case_id}/evidence",
+    status_code=201,
+    summary="Ingest one file (multipart/form-data, field 'file'; optional field 'digest')",
+    **_UPLOAD_DOC,
+)
+async def post_evidence(
+    case_id: str, request: Request, context: Context, principal: CurrentPrincipal
+) -> IngestOut:
+    await run_in_threadpool(context.evidence.require_case, case_id)
+    _check_length(request, context.settings.max_upload_bytes + MULTIPART_OVERHEAD)
+    try:
+        reader = MultipartReader(request.headers.get("content-type", ""))
+    except MultipartError as exc:
+        raise _bad_form(str(exc)) from exc
+    async with _staging(context, []) as stager:
+        async for chunk in request.stream():
+            for data in _read_form(reader, chunk):
+                await stager.feed(data)
+        _finish_form(reader)
+        staged = await stager.finish()
+        declared = _form_digests(reader.fields.get("digest"))
+        ingest = IngestRequest(
+            case_id, principal.user_id, sanitize_filename(reader.filename), reader.file_content_type
+        )
+        return await _seal(context, staged, declared, ingest)
+
+
+async def _seal(
+    context: AppContext, staged: StagedFile, declared: list[DeclaredDigest], ingest: IngestRequest
+) -> IngestOut:
+    if staged.size == 0:
+        raise Problem(
+            400,
+            "Empty upload",
+            "The request carried no bytes; attach the file.",
+            type_=problem_type("empty-upload"),
+        )
+    check_declared(declared, staged.digests)
+    result = await run_in_threadpool(context.evidence.ingest, staged, ingest, now=context.clock())
+    return _ingest_out(result, staged.digests)
+
+
+def _ingest_out(result: IngestResult, digests: dict[str, str]) -> IngestOut:
+    return IngestOut(
+        sha256=result.sha256,
+        size=result.size,
+        media_type=result.media_type,
+        declared_media_type=result.declared_media_type,
+        digests=digests,
+        case_id=result.case_id,
+        index=result.index,
+        event_id=result.event_id,
+        received_at=result.received_at,
+        stored=result.stored,
+    )
+
+
+@router.get("/v1/evidence/{sha256}", summary="An original's record and custody events")
+async def read_evidence(sha256: str, context: Context, _: CurrentPrincipal) -> dict[str, Any]:
+    _require_hash_shape(sha256)
+    return await run_in_threadpool(context.evidence.describe, sha256)
+
+
+@router.get(
+    "/v1/evidence/{sha256}/content",
+    summary="Stream the original back, byte-identical",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+async def read_content(sha256: str, context: Context, _: CurrentPrincipal) -> StreamingResponse:
+    _require_hash_shape(sha256)
+    key, size = await run_in_threadpool(context.evidence.storage_key, sha256)
+    stream = await run_in_threadpool(context.store.open, key)
+    headers = {
+        "Content-Length": str(size),
+        "Repr-Digest": format_digest_field("sha256", sha256),
+        # Evidence may be hostile (HTML, SVG): never let a browser render it on our origin.
+        "Content-Disposition": f'attachment; filename="{sha256}"',
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "sandbox",
+    }
+    return StreamingResponse(
+        _chunks(stream), media_type="application/octet-stream", headers=headers
+    )
+
+
+def _chunks(stream: Any) -> Iterator[bytes]:
+    with stream:
+        while chunk := stream.read(READ_CHUNK):
+            yield chunk
+
+
+def _require_hash_shape(sha256: str) -> None:
+    # Any identifier that names nothing is a 404, whatever its shape.
+    if len(sha256) != 64 or not set(sha256) <= _HEX:
+        raise not_found("evidence")
+
+
+@asynccontextmanager
+async def _staging(context: AppContext, declared: list[DeclaredDigest]) -> AsyncIterator[Stager]:
+    """A stager whose file is removed however the request ends (done, refused, cut off)."""
+    algorithms = set(context.settings.extra_digests) | algorithms_needed(declared)
+    stager = await run_in_threadpool(
+        Stager,
+        context.settings.resolved_staging_dir,
+        algorithms=algorithms,
+        max_bytes=context.settings.max_upload_bytes,
+    )
+    try:
+        yield stager
+    except UploadTooLargeError as exc:
+        raise _too_large(exc.limit) from exc
+    except ClientDisconnect as exc:
+        # Nobody is left to read an answer; this one only ends the request quietly.
+        raise Problem(
+            400,
+            "Client disconnected",
+            "The upload was cut off; nothing was stored.",
+            type_=problem_type("client-disconnected"),
+        ) from exc
+    finally:
+        await run_in_threadpool(stager.discard)
+
+
+def _declared_digests(request: Request) -> list[DeclaredDigest]:
+    declared: list[DeclaredDigest] = []
+    for header in ("repr-digest", "content-digest"):
+        value = request.headers.get(header)
+        if value is not None:
+            declared += parse_digest_field(header.title(), value)
+    return declared
+
+
+def _form_digests(value: str | None) -> list[DeclaredDigest]:
+    return parse_digest_field("digest (form field)", value) if value is not None else []
+
+
+def _check_length(request: Request, limit: int) -> None:
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise _too_large(limit)
+
+
+def _too_large(limit: int) -> Problem:
+    return Problem(
+        413,
+        "Upload too large",
+        f"The file is larger than this server's limit of {limit} bytes. "
+        "Ask the operator to raise CUSTODY_MAX_UPLOAD_BYTES.",
+        type_=problem_type("too-large"),
+        limit=limit,
+    )
+
+
+def _bad_form(detail: str) -> Problem:
+    return Problem(400, "Malformed form", f"{detail}.", type_=problem_type("malformed-form"))
+
+
+def _read_form(reader: MultipartReader, chunk: bytes) -> list[bytes]:
+    try:
+        return reader.write(chunk)
+    except MultipartError as exc:
+        raise _bad_form(str(exc)) from exc
+
+
+def _finish_form(reader: MultipartReader) -> None:
+    try:
+        reader.finish()
+    except MultipartError as exc:
+        raise _bad_form(str(exc)) from exc
+
+
+def _disposition_filename(value: str | None) -> str | None:
+    if not value:
+        return None
+    message = Message()
+    message["content-disposition"] = value
+    name = message.get_filename()
+    return name if isinstance(name, str) else None

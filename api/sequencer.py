@@ -1,0 +1,41 @@
+"""Appending custody events to the sequenced table: a gap-free index in the caller's transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlmodel import Session, col
+
+from api.tables import LogEvent, LogSequence
+from custody.events import CustodyEvent, encode_entry
+
+
+def append_event(session: Session, event: CustodyEvent, *, now: datetime) -> int:
+    """Give `event` the next index and store its entry; return the index.
+
+    The UPDATE takes the sequence row's lock (PostgreSQL row lock; SQLite's write lock, as
+    every transaction there begins IMMEDIATE), held until the caller's transaction ends, so
+    appenders in any number of processes queue and a rolled-back append leaves no gap.
+    """
+    entry = encode_entry(event)
+    next_index = session.execute(
+        update(LogSequence)
+        .where(col(LogSequence.id) == 1)
+        .values(next_index=col(LogSequence.next_index) + 1)
+        .returning(col(LogSequence.next_index))
+    ).scalar_one()
+    index = int(next_index) - 1
+    session.add(
+        LogEvent(
+            index=index,
+            event_id=event.id,
+            type=event.type,
+            subject_sha256=event.subject.sha256 if event.subject else None,
+            case_id=event.case,
+            entry=entry,
+            created_at=now,
+        )
+    )
+    session.flush()
+    return index

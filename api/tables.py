@@ -1,0 +1,120 @@
+"""Database tables (sqlmodel): the index of users, cases, evidence and the custody events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, DateTime, Dialect, LargeBinary, String
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite drops the zone otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise ValueError("datetimes stored must be timezone-aware")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _utc(nullable: bool = False) -> Column[datetime]:
+    return Column(UTCDateTime(), nullable=nullable)
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    role: str = Field(max_length=32)
+    created_at: datetime = Field(sa_column=_utc())
+
+
+class ApiToken(SQLModel, table=True):
+    """An API token, stored only as the SHA-256 of the secret (which is random, 256 bits)."""
+
+    __tablename__ = "api_tokens"
+
+    id: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(foreign_key="users.id", index=True, max_length=64)
+    token_sha256: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    created_at: datetime = Field(sa_column=_utc())
+    expires_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    revoked_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class Case(SQLModel, table=True):
+    __tablename__ = "cases"
+
+    id: str = Field(primary_key=True, max_length=64)
+    title: str = Field(max_length=500)
+    created_by: str = Field(foreign_key="users.id", max_length=64)
+    created_at: datetime = Field(sa_column=_utc())
+
+
+class Evidence(SQLModel, table=True):
+    """One original, by content address; stored once however often it is ingested."""
+
+    __tablename__ = "evidence"
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    media_type: str = Field(max_length=255)
+    digests_json: str = Field(default="{}", description="extra digests, JSON object")
+    storage_key: str = Field(max_length=1024)
+    first_seen_at: datetime = Field(sa_column=_utc())
+
+
+class Ingest(SQLModel, table=True):
+    """One act of collection: who brought which bytes into which case, and what they said."""
+
+    __tablename__ = "ingests"
+
+    id: str = Field(primary_key=True, max_length=64)  # the custody event's id
+    case_id: str = Field(foreign_key="cases.id", index=True, max_length=64)
+    sha256: str = Field(foreign_key="evidence.sha256", index=True, max_length=64)
+    actor_id: str = Field(foreign_key="users.id", max_length=64)
+    filename: str | None = Field(default=None, max_length=255)
+    declared_media_type: str | None = Field(default=None, max_length=255)
+    received_at: datetime = Field(sa_column=_utc())
+    event_index: int = Field(sa_column=Column(BigInteger, nullable=False, unique=True))
+
+
+class LogEvent(SQLModel, table=True):
+    """A sequenced custody event: its gap-free index and its canonical entry bytes.
+
+    The index is the entry's position in the Merkle log; `entry` is exactly the leaf data
+    (RFC 6962 leaf input), so the integrator needs nothing else.
+    """
+
+    __tablename__ = "log_events"
+
+    index: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    event_id: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    type: str = Field(max_length=32)
+    subject_sha256: str | None = Field(default=None, index=True, max_length=64)
+    case_id: str | None = Field(default=None, index=True, max_length=64)
+    entry: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(sa_column=_utc())
+
+
+class LogSequence(SQLModel, table=True):
+    """A single row holding the next index; updating it serialises appenders (row lock)."""
+
+    __tablename__ = "log_sequence"
+
+    id: int = Field(primary_key=True)
+    next_index: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -1,0 +1,141 @@
+"""Custody events and their log entries: RFC 8785 canonical JSON, ids/hashes/types/times only."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import rfc8785
+
+from custody.errors import EventError
+
+ENTRY_VERSION = 1
+MAX_ENTRY_BYTES = 64 * 1024  # design §3: entries are at most 64 KiB
+# Everything in an entry is an id, a hash, a type or a time: never free text a person typed
+# (a filename, a case title, a name), because auditors read every entry.
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_HEX = re.compile(r"^[0-9a-f]{32,256}$")
+_MEDIA_TYPE = re.compile(
+    r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*(; ?[a-z]+=[a-z0-9.+-]+)?$"
+)
+EVENT_TYPES = frozenset(
+    {
+        "ingested",
+        "derived",
+        "accessed",
+        "exported",
+        "transferred",
+        "fixity-checked",
+        "annotated",
+        "legal-hold",
+        "case-created",
+        "member-added",
+        "member-removed",
+        "token-created",
+        "token-revoked",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """The bytes an event is about: SHA-256, size, detected media type, extra digests."""
+
+    sha256: str
+    size: int
+    media_type: str
+    digests: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "sha256": self.sha256,
+            "size": self.size,
+            "media_type": self.media_type,
+        }
+        if self.digests:
+            out["digests"] = dict(self.digests)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class CustodyEvent:
+    """One custody event, before the log gives it an index."""
+
+    type: str
+    id: str
+    time: datetime
+    actor: str
+    case: str | None = None
+    subject: Subject | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "v": ENTRY_VERSION,
+            "type": self.type,
+            "id": self.id,
+            "time": format_time(self.time),
+            "actor": self.actor,
+        }
+        if self.case is not None:
+            out["case"] = self.case
+        if self.subject is not None:
+            out["subject"] = self.subject.to_json()
+        return out
+
+
+def encode_entry(event: CustodyEvent) -> bytes:
+    """The log entry for `event`: validated RFC 8785 canonical JSON bytes."""
+    _validate(event)
+    entry: bytes = rfc8785.dumps(event.to_json())
+    if len(entry) > MAX_ENTRY_BYTES:
+        raise EventError(f"entry is {len(entry)} bytes, more than {MAX_ENTRY_BYTES}")
+    return entry
+
+
+def decode_entry(entry: bytes) -> dict[str, Any]:
+    """Parse an entry's bytes, checking they are the canonical form of what they hold."""
+    try:
+        value = json.loads(entry)
+    except ValueError as exc:
+        raise EventError(f"entry is not JSON: {exc}") from exc
+    if not isinstance(value, dict) or rfc8785.dumps(value) != entry:
+        raise EventError("entry is not an RFC 8785 canonical JSON object")
+    return value
+
+
+def ingested(
+    *, event_id: str, time: datetime, actor: str, case: str, subject: Subject
+) -> CustodyEvent:
+    """The event for one ingest: a person collected these bytes into this case."""
+    return CustodyEvent("ingested", event_id, time, actor, case=case, subject=subject)
+
+
+def format_time(time: datetime) -> str:
+    """RFC 3339 UTC with microseconds, e.g. 2026-11-28T21:40:00.123456Z."""
+    if time.tzinfo is None:
+        raise EventError("event times must be timezone-aware")
+    return time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _validate(event: CustodyEvent) -> None:
+    if event.type not in EVENT_TYPES:
+        raise EventError(f"unknown event type {event.type!r}")
+    for name, value in (("id", event.id), ("actor", event.actor), ("case", event.case)):
+        if value is not None and not _ID.match(value):
+            raise EventError(f"{name} {value!r} is not an opaque id")
+    subject = event.subject
+    if subject is None:
+        return
+    if not _SHA256.match(subject.sha256):
+        raise EventError("subject sha256 must be 64 lowercase hex digits")
+    if subject.size < 0:
+        raise EventError("subject size must not be negative")
+    if not _MEDIA_TYPE.match(subject.media_type):
+        raise EventError(f"media type {subject.media_type!r} is malformed")
+    for algorithm, value in subject.digests.items():
+        if not _ID.match(algorithm) or not _HEX.match(value):
+            raise EventError(f"digest {algorithm!r} must be lowercase hex")

@@ -1,0 +1,61 @@
+"""Staging uploads: digests while streaming, size limit, nothing left behind."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from api.staging import BATCH_BYTES, Stager, UploadTooLargeError
+from custody.media import SNIFF_BYTES
+
+
+def test_stage_digests_and_head(tmp_path: Path) -> None:
+    chunks = [os.urandom(n) for n in (10, BATCH_BYTES, 3 * BATCH_BYTES + 7, 1)]
+    data = b"".join(chunks)
+
+    async def run() -> None:
+        stager = Stager(tmp_path, algorithms={"sha512"}, max_bytes=len(data))
+        for chunk in chunks:
+            await stager.feed(chunk)
+        staged = await stager.finish()
+        assert staged.size == len(data)
+        assert staged.digests == {"sha256": hashlib.sha256(data).hexdigest(),
+                                  "sha512": hashlib.sha512(data).hexdigest()}
+        assert staged.head == data[:SNIFF_BYTES]
+        assert staged.path.read_bytes() == data
+        stager.discard()
+        assert not staged.path.exists()
+
+    asyncio.run(run())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_over_limit_raises_and_discard_cleans(tmp_path: Path) -> None:
+    async def run() -> None:
+        stager = Stager(tmp_path, algorithms=set(), max_bytes=100)
+        await stager.feed(b"x" * 100)
+        with pytest.raises(UploadTooLargeError):
+            await stager.feed(b"y")
+        stager.discard()
+        stager.discard()
+
+    asyncio.run(run())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_disk_error_reaches_the_producer(tmp_path: Path) -> None:
+    async def run() -> None:
+        stager = Stager(tmp_path, algorithms=set(), max_bytes=10**9)
+        stager._file.close()  # the worker's next write fails, as on a full or lost disk
+        with pytest.raises(ValueError, match="closed file"):
+            for _ in range(40):
+                await stager.feed(b"z" * BATCH_BYTES)
+            await stager.finish()
+        stager.discard()
+
+    asyncio.run(run())
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,111 @@
+"""Starting the real service (uvicorn via `custody serve`) for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+
+CUSTODY = str(Path(sys.executable).parent / "custody")
+POSTGRES_URL = os.environ.get(
+    "CUSTODY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Service:
+    base_url: str
+    token: str
+    env: dict[str, str]
+    data_dir: Path
+    pid: int
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, headers=self.auth, timeout=60)
+
+
+def create_user(env: dict[str, str], name: str = "E2E admin", role: str = "admin") -> str:
+    """Run `custody admin create-user` and return the token on its last line."""
+    out = subprocess.run(
+        [CUSTODY, "admin", "create-user", "--name", name, "--role", role],
+        env=env, capture_output=True, text=True, check=True, timeout=120,
+    )
+    return out.stdout.rstrip("\n").splitlines()[-1]
+
+
+@contextmanager
+def running_service(env: dict[str, str], data_dir: Path, *, token: str | None = None) -> Iterator[Service]:
+    """Start `custody serve` on a free loopback port; stop it by its PID afterwards."""
+    token = token or create_user(env)
+    port = free_port()
+    log_path = data_dir / f"server-{port}.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [CUSTODY, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    service = Service(f"http://127.0.0.1:{port}", token, env, data_dir, proc.pid)
+    try:
+        _wait_ready(service, proc, log_path)
+        yield service
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _wait_ready(service: Service, proc: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {log_path.read_text(errors='replace')[-3000:]}")
+        try:
+            if httpx.get(f"{service.base_url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"server not ready: {log_path.read_text(errors='replace')[-3000:]}")
+
+
+def libpq_url(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+@contextmanager
+def throwaway_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test; dropped afterwards. Yields its SQLAlchemy URL."""
+    name = f"custody_test_{secrets.token_hex(6)}"
+    admin = libpq_url(POSTGRES_URL)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = POSTGRES_URL.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
