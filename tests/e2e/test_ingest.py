@@ -47,7 +47,7 @@ def test_health_needs_no_token(service: Service) -> None:
     assert httpx.get(f"{service.base_url}/healthz").json() == {"status": "ok"}
 
 
-@pytest.mark.parametrize("authorization", [None, "Bearer nope", "Basic dXNlcjpwYXNz", "Bearer "])
+@pytest.mark.parametrize("authorization", [None, "Bearer nope", "Basic dXNlcjpwYXNz", "bearer cst_forged0000000000000000000000000000000000"])
 def test_v1_needs_a_valid_token(service: Service, authorization: str | None) -> None:
     headers = {"Authorization": authorization} if authorization else {}
     for method, path in [("POST", "/v1/cases"), ("GET", f"/v1/evidence/{'0' * 64}"),
