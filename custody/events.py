@@ -16,6 +16,7 @@ ENTRY_VERSION = 1
 MAX_ENTRY_BYTES = 64 * 1024  # design §3: entries are at most 64 KiB
 # Everything in an entry is an id, a hash, a type or a time: never free text a person typed
 # (a filename, a case title, a name), because auditors read every entry.
+# Used with fullmatch: with match, "$" would let a trailing newline through.
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _HEX = re.compile(r"^[0-9a-f]{32,256}$")
@@ -125,17 +126,17 @@ def _validate(event: CustodyEvent) -> None:
     if event.type not in EVENT_TYPES:
         raise EventError(f"unknown event type {event.type!r}")
     for name, value in (("id", event.id), ("actor", event.actor), ("case", event.case)):
-        if value is not None and not _ID.match(value):
+        if value is not None and not _ID.fullmatch(value):
             raise EventError(f"{name} {value!r} is not an opaque id")
     subject = event.subject
     if subject is None:
         return
-    if not _SHA256.match(subject.sha256):
+    if not _SHA256.fullmatch(subject.sha256):
         raise EventError("subject sha256 must be 64 lowercase hex digits")
     if subject.size < 0:
         raise EventError("subject size must not be negative")
-    if not _MEDIA_TYPE.match(subject.media_type):
+    if not _MEDIA_TYPE.fullmatch(subject.media_type):
         raise EventError(f"media type {subject.media_type!r} is malformed")
     for algorithm, value in subject.digests.items():
-        if not _ID.match(algorithm) or not _HEX.match(value):
+        if not _ID.fullmatch(algorithm) or not _HEX.fullmatch(value):
             raise EventError(f"digest {algorithm!r} must be lowercase hex")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 OCTET_STREAM = "application/octet-stream"
 SNIFF_BYTES = 64 * 1024  # enough for every signature below, incl. a ZIP's first entries
@@ -62,7 +63,36 @@ def _ftyp(head: bytes) -> str | None:
     for brand in (b"avif", b"heic", b"mif1"):
         if brand in brands:
             return _FTYP_BRANDS[brand]
+    # Generic brands (isom, mp42, ...) say nothing of the content: M4A/M4B files often carry
+    # them, so an MP4 whose tracks are all sound (no 'vide' handler) is audio.
+    handlers = _track_handlers(head)
+    if b"soun" in handlers and b"vide" not in handlers:
+        return "audio/mp4"
     return "video/mp4"
+
+
+def _boxes(head: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """Type, payload start and payload end of each box in head[start:end] (ISO 14496-12 §4.2)."""
+    while start + 8 <= end:
+        size = int.from_bytes(head[start : start + 4], "big")
+        header = 8
+        if size == 1:  # a 64-bit largesize follows the type
+            size, header = int.from_bytes(head[start + 8 : start + 16], "big"), 16
+        elif size == 0:  # the box runs to the end of the file
+            size = end - start
+        if size < header:
+            return
+        yield head[start + 4 : start + 8], start + header, min(start + size, end)
+        start += size
+
+
+def _track_handlers(head: bytes) -> set[bytes]:
+    """Handler types ('soun', 'vide', ...) of the tracks whose moov box is within `head`."""
+    spans = [(0, len(head))]
+    for kind in (b"moov", b"trak", b"mdia", b"hdlr"):  # §8.4.3: moov/trak/mdia/hdlr
+        spans = [(b, e) for s, e in spans for k, b, e in _boxes(head, s, e) if k == kind]
+    # A handler box: version and flags (4 bytes), pre_defined (4), then handler_type (4).
+    return {head[start + 8 : start + 12] for start, _ in spans}
 
 
 def _ogg(head: bytes) -> str | None:
@@ -85,36 +115,52 @@ def _mp3(head: bytes) -> str | None:
 
 
 def _tiff(head: bytes) -> str | None:
-    if head[:4] not in (b"II*\x00", b"MM\x00*"):
+    # Classic TIFF (version 42) and BigTIFF (version 43) in both byte orders.
+    if head[:4] not in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
         return None
     if head[8:10] == b"CR":
         return "image/x-canon-cr2"
     return "image/tiff"
 
 
+# OOXML (ECMA-376): the top folder of the package's parts names the kind of document.
 _OOXML = {
-    b"word/": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    b"xl/": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    b"ppt/": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    b"word": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    b"xl": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    b"ppt": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
 }
-_ODF_MIMETYPE = re.compile(
-    rb"^PK\x03\x04.{26}mimetype(application/vnd\.oasis\.opendocument\.[a-z.\-]+)", re.S
-)
+# OPC (ECMA-376 Part 2): every package has these two parts, in any order (LibreOffice writes
+# [Content_Types].xml after the document's parts, often beyond the sniffed window).
+_OPC_PARTS = (b"[Content_Types].xml", b"_rels/.rels")
+_PACKAGE_MIMETYPE = re.compile(rb"application/(?:vnd\.oasis\.opendocument\.[a-z.\-]+|epub\+zip)")
+
+
+def _zip_entries(head: bytes) -> dict[bytes, bytes]:
+    """Name -> first bytes of data of each ZIP local file header in `head` (APPNOTE §4.3.7)."""
+    entries: dict[bytes, bytes] = {}
+    for match in re.finditer(b"PK\x03\x04", head):
+        at = match.start()
+        name_length = int.from_bytes(head[at + 26 : at + 28], "little")
+        extra_length = int.from_bytes(head[at + 28 : at + 30], "little")
+        data = at + 30 + name_length + extra_length
+        entries.setdefault(head[at + 30 : at + 30 + name_length], head[data : data + 80])
+    return entries
 
 
 def _zip(head: bytes) -> str | None:
     if head[:4] != b"PK\x03\x04":
         return None
-    # ODF (ISO/IEC 26300 §3.3): the first entry is an uncompressed "mimetype" file.
-    odf = _ODF_MIMETYPE.match(head)
-    if odf:
-        return odf.group(1).decode()
-    if b"[Content_Types].xml" in head:
-        for marker, media_type in _OOXML.items():
-            if marker in head:
+    entries = _zip_entries(head)
+    # ODF (ISO/IEC 26300 §3.3) and EPUB (OCF §4.3): an uncompressed "mimetype" entry names the
+    # type. It should be the first entry, but tools that re-zip documents do not all keep it so.
+    package = _PACKAGE_MIMETYPE.match(entries.get(b"mimetype", b""))
+    if package:
+        return package.group().decode()
+    if any(part in entries for part in _OPC_PARTS):
+        for name in entries:
+            media_type = _OOXML.get(name.partition(b"/")[0])
+            if media_type is not None:
                 return media_type
-    if b"META-INF/mimetypeapplication/epub+zip" in head or b"mimetypeapplication/epub+zip" in head:
-        return "application/epub+zip"
     return "application/zip"
 
 
@@ -159,12 +205,11 @@ def _text_or_binary(head: bytes) -> str:
     if b"\x00" in head:
         return OCTET_STREAM
     try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        # A multi-byte character cut at the end of the sniffed window is still text.
-        if exc.start < len(head) - 3:
-            return OCTET_STREAM
-        text = head[: exc.start].decode("utf-8")
+        # Not final: a multi-byte character cut at the end of the sniffed window is still text,
+        # but an invalid byte anywhere, even among the last few, is not.
+        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return OCTET_STREAM
     stripped = text.lstrip("\ufeff \t\r\n").lower()
     if stripped.startswith(("<?xml", "<svg")):
         return "image/svg+xml" if "<svg" in stripped[:1024] else "application/xml"
