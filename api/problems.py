@@ -40,6 +40,31 @@ class Problem(Exception):  # noqa: N818 - RFC 9457 names it a problem; it is the
         self.extra = extra
 
 
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+    },
+    "required": ["type", "title", "status", "detail"],
+}
+
+
+def problem_doc(description: str) -> dict[str, Any]:
+    """An OpenAPI response entry for a problem+json answer."""
+    return {"description": description, "content": {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}}}
+
+
+V1_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: problem_doc("No valid API token"),
+    404: problem_doc("Nothing with that identifier is visible to you"),
+    422: problem_doc("Invalid request"),
+}
+
+
 def problem_type(slug: str) -> str:
     """A relative problem type URI (RFC 9457 §3.1.1), e.g. `/problems/digest-mismatch`."""
     return f"/problems/{slug}"

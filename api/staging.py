@@ -1,8 +1,9 @@
 """Staging an upload: bytes streamed to a private temp file while hashing, in flat memory.
 
-The event loop only batches chunks; a worker thread hashes and writes them (hashlib and
-file writes release the GIL, so receiving and hashing overlap). The queue is bounded, so a
-fast client waits for the disk instead of filling memory.
+The event loop only collects chunks; two worker threads take each batch, one hashing and
+one writing (hashlib and file writes release the GIL, so receiving, hashing and writing
+run in parallel). The queues are bounded, so a fast client waits for the disk instead of
+filling memory.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 import queue
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,8 +21,10 @@ from starlette.concurrency import run_in_threadpool
 from custody.digests import MultiHasher
 from custody.media import SNIFF_BYTES
 
-BATCH_BYTES = 1024 * 1024  # hand the worker 1 MiB at a time: few thread hand-offs
+BATCH_BYTES = 1024 * 1024  # hand the workers ~1 MiB at a time: few thread hand-offs
 QUEUE_BATCHES = 16  # at most ~16 MiB in flight per upload
+
+Batch = list[bytes]
 
 
 class UploadTooLargeError(Exception):
@@ -37,6 +41,32 @@ class StagedFile:
     head: bytes  # the first bytes, for media type detection
 
 
+class _Worker:
+    """A thread applying `consume` to each batch; keeps the first error for the producer."""
+
+    def __init__(self, name: str, consume: Callable[[bytes], object]) -> None:
+        self.queue: queue.Queue[Batch | None] = queue.Queue(maxsize=QUEUE_BATCHES)
+        self.error: BaseException | None = None
+        self._consume = consume
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (batch := self.queue.get()) is not None:
+            if self.error is not None:
+                continue  # drain, so the producer never blocks on a failed worker
+            try:
+                for chunk in batch:
+                    self._consume(chunk)
+            except BaseException as exc:  # reported to the producer at its next call
+                self.error = exc
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self.queue.put(None)
+            self._thread.join()
+
+
 class Stager:
     """One upload being staged. Use `feed` for each chunk, then `finish` or `discard`."""
 
@@ -45,16 +75,17 @@ class Stager:
         fd, name = tempfile.mkstemp(dir=directory, prefix="upload-", suffix=".part")
         self.path = Path(name)
         self._file = os.fdopen(fd, "wb")
+        self._closed = False
         self._hasher = MultiHasher(algorithms)
         self._max_bytes = max_bytes
         self._received = 0
         self._head = bytearray()
-        self._batch = bytearray()
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUE_BATCHES)
-        self._error: BaseException | None = None
-        self._worker = threading.Thread(target=self._work, name="custody-stager", daemon=True)
-        self._worker.start()
-        self._closed = False
+        self._batch: Batch = []
+        self._batch_bytes = 0
+        self._workers = (
+            _Worker("custody-stage-hash", self._hasher.update),
+            _Worker("custody-stage-write", self._file.write),
+        )
 
     async def feed(self, chunk: bytes) -> None:
         if not chunk:
@@ -64,15 +95,16 @@ class Stager:
             raise UploadTooLargeError(self._max_bytes)
         if len(self._head) < SNIFF_BYTES:
             self._head += chunk[: SNIFF_BYTES - len(self._head)]
-        self._batch += chunk
-        if len(self._batch) >= BATCH_BYTES:
+        self._batch.append(chunk)
+        self._batch_bytes += len(chunk)
+        if self._batch_bytes >= BATCH_BYTES:
             await self._hand_off()
 
     async def finish(self) -> StagedFile:
         """Flush, fsync and return the staged file with its digests."""
         if self._batch:
             await self._hand_off()
-        await run_in_threadpool(self._stop_worker)
+        await run_in_threadpool(self._stop_workers)
         self._raise_worker_error()
         await run_in_threadpool(self._sync_and_close)
         return StagedFile(
@@ -81,7 +113,7 @@ class Stager:
 
     def discard(self) -> None:
         """Stop and remove the staged file; safe to call more than once."""
-        self._stop_worker()
+        self._stop_workers()
         if not self._closed:
             self._file.close()
             self._closed = True
@@ -89,31 +121,21 @@ class Stager:
 
     async def _hand_off(self) -> None:
         self._raise_worker_error()
-        item = bytes(self._batch)
-        self._batch.clear()
-        try:
-            self._queue.put_nowait(item)
-        except queue.Full:
-            await run_in_threadpool(self._queue.put, item)
-
-    def _work(self) -> None:
-        while (item := self._queue.get()) is not None:
-            if self._error is not None:
-                continue  # drain so the producer never blocks on a dead worker
+        batch, self._batch, self._batch_bytes = self._batch, [], 0
+        for worker in self._workers:
             try:
-                self._hasher.update(item)
-                self._file.write(item)
-            except BaseException as exc:  # reported to the producer at its next call
-                self._error = exc
+                worker.queue.put_nowait(batch)
+            except queue.Full:
+                await run_in_threadpool(worker.queue.put, batch)
 
-    def _stop_worker(self) -> None:
-        if self._worker.is_alive():
-            self._queue.put(None)
-            self._worker.join()
+    def _stop_workers(self) -> None:
+        for worker in self._workers:
+            worker.stop()
 
     def _raise_worker_error(self) -> None:
-        if self._error is not None:
-            raise self._error
+        for worker in self._workers:
+            if worker.error is not None:
+                raise worker.error
 
     def _sync_and_close(self) -> None:
         self._file.flush()

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.e2e.servers import create_user, running_service  # noqa: E402
+from tests.e2e.servers import create_user, running_service
 
 BLOCK = 8 * 1024 * 1024
 MIB = 1024 * 1024
@@ -66,7 +66,9 @@ def hashlib_mb_s(pattern: bytes, size: int) -> float:
     return size / MIB / (time.perf_counter() - start)
 
 
-def upload_mb_s(base_url: str, token: str, case: str, pattern: bytes, size: int) -> tuple[float, dict[str, object]]:
+def upload_mb_s(
+    base_url: str, token: str, case: str, pattern: bytes, size: int
+) -> tuple[float, dict[str, object]]:
     host, port = base_url.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=600)
     start = time.perf_counter()
@@ -87,8 +89,12 @@ def upload_mb_s(base_url: str, token: str, case: str, pattern: bytes, size: int)
 def create_case(base_url: str, token: str) -> str:
     host, port = base_url.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port))
-    conn.request("POST", "/v1/cases", body=json.dumps({"title": "bench"}),
-                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    conn.request(
+        "POST",
+        "/v1/cases",
+        body=json.dumps({"title": "bench"}),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
     return str(json.loads(conn.getresponse().read())["id"])
 
 

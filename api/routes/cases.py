@@ -12,10 +12,10 @@ from starlette.concurrency import run_in_threadpool
 from api.context import AppContext, Context, CurrentPrincipal
 from api.database import session_scope
 from api.ids import new_id
-from api.problems import not_found
+from api.problems import V1_RESPONSES, not_found
 from api.tables import Case, Ingest
 
-router = APIRouter(prefix="/v1/cases", tags=["cases"])
+router = APIRouter(prefix="/v1/cases", tags=["cases"], responses=V1_RESPONSES)
 
 
 class CaseCreate(BaseModel):

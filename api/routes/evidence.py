@@ -17,7 +17,7 @@ from starlette.requests import ClientDisconnect
 from api.context import AppContext, Context, CurrentPrincipal
 from api.evidence import IngestRequest, IngestResult
 from api.multipart import MultipartError, MultipartReader
-from api.problems import Problem, not_found, problem_type
+from api.problems import V1_RESPONSES, Problem, not_found, problem_doc, problem_type
 from api.staging import StagedFile, Stager, UploadTooLargeError
 from custody.digests import (
     DeclaredDigest,
@@ -28,7 +28,7 @@ from custody.digests import (
 )
 from custody.filenames import sanitize_filename
 
-router = APIRouter(tags=["evidence"])
+router = APIRouter(tags=["evidence"], responses=V1_RESPONSES)
 READ_CHUNK = 1024 * 1024
 MULTIPART_OVERHEAD = 1024 * 1024  # headers and boundaries around the file part
 _HEX = frozenset("0123456789abcdef")
@@ -50,11 +50,11 @@ class IngestOut(BaseModel):
 _UPLOAD_DOC: dict[str, Any] = {
     "responses": {
         201: {"description": "Sealed, indexed and logged"},
-        400: {"description": "Empty body, malformed digest header or form"},
-        401: {"description": "No valid token"},
-        404: {"description": "No such case"},
-        413: {"description": "Larger than the configured limit"},
-        422: {"description": "The bytes do not match the declared digest; nothing stored"},
+        400: problem_doc("Empty body, malformed digest header or form"),
+        404: problem_doc("No such case"),
+        413: problem_doc("Larger than the configured limit"),
+        422: problem_doc("The bytes do not match the declared digest; nothing stored"),
+        503: problem_doc("The object store failed; nothing recorded"),
     }
 }
 

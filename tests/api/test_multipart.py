@@ -58,7 +58,9 @@ def test_truncated_body_refused() -> None:
         read(body[:-20], 4096)
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "multipart/form-data", "multipart/mixed; boundary=x"])
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "multipart/form-data", "multipart/mixed; boundary=x"]
+)
 def test_wrong_content_type(content_type: str) -> None:
     with pytest.raises(MultipartError):
         MultipartReader(content_type)

@@ -22,8 +22,13 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
 def event(i: int) -> CustodyEvent:
-    return ingested(event_id=f"e_{i}", time=NOW, actor="u_test", case="c_test",
-                    subject=Subject(sha256=os.urandom(32).hex(), size=i, media_type="image/jpeg"))
+    return ingested(
+        event_id=f"e_{i}",
+        time=NOW,
+        actor="u_test",
+        case="c_test",
+        subject=Subject(sha256=os.urandom(32).hex(), size=i, media_type="image/jpeg"),
+    )
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -60,9 +65,14 @@ def test_concurrent_appends_are_gap_free(engine: Engine) -> None:
 def test_rolled_back_append_leaves_no_gap(engine: Engine) -> None:
     with session_scope(engine) as session:
         assert append_event(session, event(0), now=NOW) == 0
-    with pytest.raises(RuntimeError), session_scope(engine) as session:
-        assert append_event(session, event(1), now=NOW) == 1
-        raise RuntimeError("crash before commit")
+
+    def crash_before_commit() -> None:
+        with session_scope(engine) as session:
+            assert append_event(session, event(1), now=NOW) == 1
+            raise RuntimeError("crash before commit")
+
+    with pytest.raises(RuntimeError):
+        crash_before_commit()
     with session_scope(engine) as session:
         assert append_event(session, event(2), now=NOW) == 1
     assert indices(engine) == [0, 1]

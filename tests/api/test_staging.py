@@ -23,8 +23,10 @@ def test_stage_digests_and_head(tmp_path: Path) -> None:
             await stager.feed(chunk)
         staged = await stager.finish()
         assert staged.size == len(data)
-        assert staged.digests == {"sha256": hashlib.sha256(data).hexdigest(),
-                                  "sha512": hashlib.sha512(data).hexdigest()}
+        assert staged.digests == {
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "sha512": hashlib.sha512(data).hexdigest(),
+        }
         assert staged.head == data[:SNIFF_BYTES]
         assert staged.path.read_bytes() == data
         stager.discard()
@@ -51,10 +53,14 @@ def test_disk_error_reaches_the_producer(tmp_path: Path) -> None:
     async def run() -> None:
         stager = Stager(tmp_path, algorithms=set(), max_bytes=10**9)
         stager._file.close()  # the worker's next write fails, as on a full or lost disk
-        with pytest.raises(ValueError, match="closed file"):
+
+        async def feed_all() -> None:
             for _ in range(40):
                 await stager.feed(b"z" * BATCH_BYTES)
             await stager.finish()
+
+        with pytest.raises(ValueError, match="closed file"):
+            await feed_all()
         stager.discard()
 
     asyncio.run(run())

@@ -19,7 +19,12 @@ def base_env(data_dir: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(params=["sqlite-local", pytest.param("postgres-s3", marks=[pytest.mark.postgres, pytest.mark.s3])])
+@pytest.fixture(
+    params=[
+        "sqlite-local",
+        pytest.param("postgres-s3", marks=[pytest.mark.postgres, pytest.mark.s3]),
+    ]
+)
 def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, str]]:
     """The environment of one deployment: the embedded default, or PostgreSQL + SeaweedFS."""
     data_dir = tmp_path / "data"

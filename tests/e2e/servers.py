@@ -49,13 +49,19 @@ def create_user(env: dict[str, str], name: str = "E2E admin", role: str = "admin
     """Run `custody admin create-user` and return the token on its last line."""
     out = subprocess.run(
         [CUSTODY, "admin", "create-user", "--name", name, "--role", role],
-        env=env, capture_output=True, text=True, check=True, timeout=120,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     )
     return out.stdout.rstrip("\n").splitlines()[-1]
 
 
 @contextmanager
-def running_service(env: dict[str, str], data_dir: Path, *, token: str | None = None) -> Iterator[Service]:
+def running_service(
+    env: dict[str, str], data_dir: Path, *, token: str | None = None
+) -> Iterator[Service]:
     """Start `custody serve` on a free loopback port; stop it by its PID afterwards."""
     token = token or create_user(env)
     port = free_port()
@@ -63,7 +69,9 @@ def running_service(env: dict[str, str], data_dir: Path, *, token: str | None = 
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [CUSTODY, "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     service = Service(f"http://127.0.0.1:{port}", token, env, data_dir, proc.pid)
     try:

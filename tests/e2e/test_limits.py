@@ -31,7 +31,9 @@ def test_over_the_limit_is_413(small_limit_service: Service) -> None:
     service = small_limit_service
     with service.client() as client:
         case = new_case(client)
-        declared = assert_problem(client.put(f"/v1/cases/{case}/evidence", content=os.urandom(LIMIT + 1)), 413)
+        declared = assert_problem(
+            client.put(f"/v1/cases/{case}/evidence", content=os.urandom(LIMIT + 1)), 413
+        )
         assert declared["limit"] == LIMIT
 
         def chunked() -> Iterator[bytes]:  # no Content-Length: counted while streaming
@@ -52,8 +54,10 @@ def test_client_disconnect_mid_upload_leaves_nothing(service: Service) -> None:
         before = event_count(client, case)
         host, port = service.base_url.removeprefix("http://").split(":")
         with socket.create_connection((host, int(port))) as sock:
-            head = (f"PUT /v1/cases/{case}/evidence HTTP/1.1\r\nHost: {host}\r\n"
-                    f"Authorization: Bearer {service.token}\r\nContent-Length: {len(data)}\r\n\r\n")
+            head = (
+                f"PUT /v1/cases/{case}/evidence HTTP/1.1\r\nHost: {host}\r\n"
+                f"Authorization: Bearer {service.token}\r\nContent-Length: {len(data)}\r\n\r\n"
+            )
             sock.sendall(head.encode() + data[: len(data) // 2])
             time.sleep(0.5)  # let the server stage the first half
         deadline = time.monotonic() + 10
