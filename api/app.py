@@ -17,7 +17,7 @@ from api.evidence import EvidenceService
 from api.problems import install_handlers
 from api.routes import cases, evidence, health
 from api.settings import Settings
-from api.stores import build_store
+from api.stores import build_store, prepare_store
 from storage import ObjectStore
 
 log = logging.getLogger("custody.api")
@@ -53,6 +53,7 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if run_migrations:
             await run_in_threadpool(migrate, engine)
+            await run_in_threadpool(prepare_store, settings, store)
         log.info("custody ready: database %s, store %s", engine.url.render_as_string(), store)
         yield
         engine.dispose()

@@ -1,0 +1,178 @@
+"""The local-directory adapter: file layout, temp files, symlinks and file modes."""
+
+from __future__ import annotations
+
+import io
+import stat
+from pathlib import Path
+
+import pytest
+
+from storage.base import (
+    InvalidKeyError,
+    ObjectDigestError,
+    ObjectExistsError,
+    ObjectNotFoundError,
+    StorageError,
+)
+from storage.local import TMP_DIR, LocalObjectStore
+from tests.storage.support import MIB, broken, put_bytes, sha256_hex
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return tmp_path / "store"
+
+
+@pytest.fixture
+def store(root: Path) -> LocalObjectStore:
+    return LocalObjectStore(root)
+
+
+def leftovers(root: Path) -> list[str]:
+    return sorted(path.name for path in (root / TMP_DIR).iterdir())
+
+
+def test_key_is_the_file_at_the_same_relative_path(store: LocalObjectStore, root: Path) -> None:
+    put_bytes(store, "log/tile/0/x001/234.p/5", b"tile")
+
+    assert (root / "log" / "tile" / "0" / "x001" / "234.p" / "5").read_bytes() == b"tile"
+    assert leftovers(root) == []
+
+
+def test_no_temp_file_is_left_after_any_outcome(store: LocalObjectStore, root: Path) -> None:
+    put_bytes(store, "a", b"first")
+    put_bytes(store, "a", b"first")  # a no-op
+    with pytest.raises(ObjectExistsError):
+        put_bytes(store, "a", b"other")
+    with pytest.raises(ObjectDigestError):
+        store.put("b", io.BytesIO(b"data"), sha256=sha256_hex(b"else"), size=4)
+    with pytest.raises(ConnectionResetError):
+        store.put("c", broken(2 * MIB), sha256=sha256_hex(b""), size=4 * MIB)
+    put_bytes(store, "d", b"mutable", mutable=True)
+
+    assert leftovers(root) == []
+    assert list(store.list("")) == ["a", "d"]
+
+
+def test_create_only_objects_are_read_only(store: LocalObjectStore, root: Path) -> None:
+    put_bytes(store, "sealed", b"evidence")
+    put_bytes(store, "checkpoint", b"size 1", mutable=True)
+
+    assert stat.S_IMODE((root / "sealed").stat().st_mode) == 0o444
+    assert stat.S_IMODE((root / "checkpoint").stat().st_mode) == 0o644
+
+
+def test_symlinked_directory_cannot_lead_out_of_the_root(
+    store: LocalObjectStore, root: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_bytes(b"not yours")
+    put_bytes(store, "placeholder", b"x")
+    (root / "escape").symlink_to(outside, target_is_directory=True)
+
+    with pytest.raises(InvalidKeyError, match="symbolic link"):
+        put_bytes(store, "escape/planted", b"data")
+    with pytest.raises(InvalidKeyError):
+        store.open("escape/secret")
+    with pytest.raises(InvalidKeyError):
+        store.stat("escape/secret")
+    with pytest.raises(InvalidKeyError):
+        list(store.list("escape/"))
+
+    assert sorted(path.name for path in outside.iterdir()) == ["secret"]
+    assert list(store.list("")) == ["placeholder"]
+
+
+def test_symlinked_file_is_not_an_object(
+    store: LocalObjectStore, root: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "target").write_bytes(b"outside")
+    root.mkdir()
+    (root / "link").symlink_to(tmp_path / "target")
+
+    with pytest.raises(InvalidKeyError):
+        store.open("link")
+    with pytest.raises(InvalidKeyError):
+        put_bytes(store, "link", b"outside")
+    assert list(store.list("")) == []
+
+
+def test_stray_files_no_key_can_name_are_not_listed(store: LocalObjectStore, root: Path) -> None:
+    put_bytes(store, "ok", b"1")
+    (root / "has space").write_bytes(b"2")
+    (root / TMP_DIR / "tmp-stale").write_bytes(b"3")
+
+    assert list(store.list("")) == ["ok"]
+
+
+def test_directory_is_not_an_object(store: LocalObjectStore) -> None:
+    put_bytes(store, "dir/file", b"1")
+
+    assert store.stat("dir") is None
+    with pytest.raises(ObjectNotFoundError):
+        store.open("dir")
+    with pytest.raises(ObjectExistsError):
+        put_bytes(store, "dir", b"2")
+
+
+def test_file_in_the_way_of_a_directory_is_a_storage_error(store: LocalObjectStore) -> None:
+    put_bytes(store, "file", b"1")
+
+    with pytest.raises(StorageError):
+        put_bytes(store, "file/below", b"2")
+
+
+def test_supports_no_lock(store: LocalObjectStore) -> None:
+    put_bytes(store, "k", b"v")
+
+    assert not store.supports_lock
+    assert store.lock_info("k") is None
+
+
+def test_file_system_errors_are_storage_errors(store: LocalObjectStore, root: Path) -> None:
+    root.mkdir()
+    (root / TMP_DIR).write_bytes(b"a file where the temp directory belongs")
+
+    with pytest.raises(StorageError, match="file-system error"):
+        put_bytes(store, "k", b"v")
+
+
+def test_a_whole_file_opened_rb_is_linked_not_copied(
+    store: LocalObjectStore, root: Path, tmp_path: Path
+) -> None:
+    staged = tmp_path / "staged.part"
+    staged.write_bytes(b"a large upload")
+    with staged.open("rb") as source:
+        store.put("originals/x", source, sha256=sha256_hex(b"a large upload"), size=14)
+
+    assert (root / "originals" / "x").stat().st_ino == staged.stat().st_ino
+    assert (root / "originals" / "x").read_bytes() == b"a large upload"
+    assert leftovers(root) == []
+
+
+def test_a_linked_file_with_the_wrong_digest_is_refused(
+    store: LocalObjectStore, root: Path, tmp_path: Path
+) -> None:
+    staged = tmp_path / "staged.part"
+    staged.write_bytes(b"tampered")
+    with staged.open("rb") as source, pytest.raises(ObjectDigestError):
+        store.put("originals/y", source, sha256=sha256_hex(b"original"), size=8)
+
+    assert store.stat("originals/y") is None
+    assert leftovers(root) == []
+    assert staged.read_bytes() == b"tampered"
+
+
+def test_a_file_read_part_way_is_copied_from_its_position(
+    store: LocalObjectStore, root: Path, tmp_path: Path
+) -> None:
+    staged = tmp_path / "staged.part"
+    staged.write_bytes(b"headerBODY")
+    with staged.open("rb") as source:
+        source.read(6)
+        store.put("body", source, sha256=sha256_hex(b"BODY"), size=4)
+
+    assert (root / "body").read_bytes() == b"BODY"
+    assert (root / "body").stat().st_ino != staged.stat().st_ino
