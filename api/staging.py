@@ -23,6 +23,8 @@ from custody.media import SNIFF_BYTES
 
 BATCH_BYTES = 1024 * 1024  # hand the workers ~1 MiB at a time: few thread hand-offs
 QUEUE_BATCHES = 16  # at most ~16 MiB in flight per upload
+# Flush to disk as the upload goes, so the fsync before acknowledging has little left to do.
+SYNC_EVERY_BYTES = 64 * 1024 * 1024
 
 Batch = list[bytes]
 
@@ -84,8 +86,9 @@ class Stager:
         self._batch_bytes = 0
         self._workers = (
             _Worker("custody-stage-hash", self._hasher.update),
-            _Worker("custody-stage-write", self._file.write),
+            _Worker("custody-stage-write", self._write),
         )
+        self._unsynced = 0
 
     async def feed(self, chunk: bytes) -> None:
         if not chunk:
@@ -127,6 +130,14 @@ class Stager:
                 worker.queue.put_nowait(batch)
             except queue.Full:
                 await run_in_threadpool(worker.queue.put, batch)
+
+    def _write(self, chunk: bytes) -> None:
+        self._file.write(chunk)
+        self._unsynced += len(chunk)
+        if self._unsynced >= SYNC_EVERY_BYTES:
+            self._file.flush()
+            os.fdatasync(self._file.fileno())
+            self._unsynced = 0
 
     def _stop_workers(self) -> None:
         for worker in self._workers:
