@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck unit openapi bench clean
+.PHONY: run test test-tools lint unit openapi bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,17 @@ lint: $(VENV)/.dev
 unit: $(VENV)/.dev
 	$(BIN)/pytest -m "not postgres and not s3" tests
 
-test: $(VENV)/.dev lint
+# Independent tools the tests check our formats with: Go's sumdb/note and sumdb/tlog
+# (Debian's golang-golang-x-mod-dev) and openssl.
+test-tools:
+	@if ! command -v go >/dev/null || [ ! -d /usr/share/gocode/src/golang.org/x/mod ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      golang-go golang-golang-x-mod-dev >/dev/null; \
+	  else echo "test-tools: not root; install golang-go golang-golang-x-mod-dev to run the Go interop tests"; fi; \
+	fi
+
+test: $(VENV)/.dev lint test-tools
 	$(BIN)/python -m tests.servers -- $(BIN)/pytest --cov --cov-report=term tests
 
 openapi: $(VENV)/.dev

@@ -14,10 +14,16 @@ from starlette.concurrency import run_in_threadpool
 from api.context import AppContext
 from api.database import build_engine, migrate
 from api.evidence import EvidenceService
+from api.integrator import Integrator, IntegratorConfig
+from api.keys import load_signer
+from api.logservice import LogService
+from api.logstore import LogStore
 from api.problems import install_handlers
 from api.routes import cases, evidence, health
+from api.routes import log as log_routes
 from api.settings import Settings
 from api.stores import build_store, prepare_store
+from custody.note import Signer
 from storage import ObjectStore
 
 log = logging.getLogger("custody.api")
@@ -33,30 +39,25 @@ def create_app(
     *,
     store: ObjectStore | None = None,
     engine: Engine | None = None,
+    signer: Signer | None = None,
     clock: Callable[[], datetime] = utc_now,
-    run_migrations: bool = True,
 ) -> FastAPI:
-    """Compose the service; nothing connects until the app starts (lifespan)."""
-    engine = engine or build_engine(settings.resolved_database_url)
-    store = store or build_store(settings)
-    context = AppContext(
-        settings=settings,
-        engine=engine,
-        store=store,
-        evidence=EvidenceService(
-            engine=engine, store=store, retention=timedelta(seconds=settings.retention_seconds)
-        ),
-        clock=clock,
-    )
+    """The service. Composition happens at start-up (lifespan): building the app alone
+    connects to nothing and creates no key, so `custody openapi` has no side effects."""
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if run_migrations:
-            await run_in_threadpool(migrate, engine)
-            await run_in_threadpool(prepare_store, settings, store)
-        log.info("custody ready: database %s, store %s", engine.url.render_as_string(), store)
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        context = await run_in_threadpool(
+            compose, settings, store=store, engine=engine, signer=signer, clock=clock
+        )
+        app.state.context = context
+        if settings.integrator_enabled:
+            context.integrator.start()
+        log.info("custody ready: database %s, store %s", context.engine.url, context.store)
         yield
-        engine.dispose()
+        if settings.integrator_enabled:
+            await run_in_threadpool(context.integrator.stop)
+        context.engine.dispose()
 
     app = FastAPI(
         title="Custody",
@@ -64,8 +65,52 @@ def create_app(
         summary="Evidence integrity and chain-of-custody service",
         lifespan=lifespan,
     )
-    app.state.context = context
     install_handlers(app)
-    for module in (health, cases, evidence):
+    for module in (health, cases, evidence, log_routes):
         app.include_router(module.router)
+    app.include_router(log_routes.raw)
     return app
+
+
+def compose(
+    settings: Settings,
+    *,
+    store: ObjectStore | None,
+    engine: Engine | None,
+    signer: Signer | None,
+    clock: Callable[[], datetime],
+) -> AppContext:
+    """Build, migrate and wire every collaborator (the composition root)."""
+    engine = engine or build_engine(settings.resolved_database_url)
+    store = store or build_store(settings)
+    migrate(engine)
+    prepare_store(settings, store)
+    signer = signer or load_signer(settings)
+    retention = timedelta(seconds=settings.retention_seconds)
+    log_store = LogStore(store, settings.log_prefix)
+    integrator = Integrator(
+        engine=engine,
+        log_store=log_store,
+        signer=signer,
+        verifier=signer.verifier(),
+        origin=settings.resolved_log_origin,
+        clock=clock,
+        config=IntegratorConfig(
+            batch_size=settings.log_batch_size,
+            batch_delay=settings.log_batch_delay_ms / 1000,
+            poll=settings.log_poll_ms / 1000,
+            lease=settings.log_lease_seconds,
+            retention=retention,
+        ),
+    )
+    return AppContext(
+        settings=settings,
+        engine=engine,
+        store=store,
+        evidence=EvidenceService(
+            engine=engine, store=store, retention=retention, on_append=integrator.notify
+        ),
+        log=LogService(engine=engine, log_store=log_store, verifier=signer.verifier()),
+        integrator=integrator,
+        clock=clock,
+    )

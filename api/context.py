@@ -13,6 +13,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal, authenticate
 from api.evidence import EvidenceService
+from api.integrator import Integrator
+from api.logservice import LogService
 from api.settings import Settings
 from storage import ObjectStore
 
@@ -23,6 +25,8 @@ class AppContext:
     engine: Engine
     store: ObjectStore
     evidence: EvidenceService
+    log: LogService
+    integrator: Integrator
     clock: Callable[[], datetime]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -50,10 +51,18 @@ class IngestResult:
 
 
 class EvidenceService:
-    def __init__(self, *, engine: Engine, store: ObjectStore, retention: timedelta) -> None:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        store: ObjectStore,
+        retention: timedelta,
+        on_append: Callable[[], None] = lambda: None,
+    ) -> None:
         self._engine = engine
         self._store = store
         self._retention = retention
+        self._on_append = on_append
 
     def require_case(self, case_id: str) -> Case:
         with session_scope(self._engine) as session:
@@ -114,6 +123,7 @@ class EvidenceService:
                     event_index=index,
                 )
             )
+        self._on_append()
         return IngestResult(
             sha256=sha256,
             size=staged.size,

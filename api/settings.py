@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -38,6 +39,22 @@ class Settings(BaseSettings):
     extra_digests: Annotated[list[str], NoDecode] = Field(default_factory=list)
     staging_dir: Path | None = None
 
+    # The custody log (C2SP tlog-tiles under log_prefix in the object store).
+    log_prefix: str = Field(default="log/", pattern=r"^([a-z0-9._-]+/)*$")
+    log_origin: str | None = Field(
+        default=None, description="checkpoint origin and key name; default custody.<hostname>"
+    )
+    log_private_key: SecretStr | None = Field(
+        default=None, description="PRIVATE+KEY+... (Go note format); default a key file"
+    )
+    log_key_file: Path | None = Field(default=None, description="default data_dir/keys/log.key")
+    log_batch_size: int = Field(default=256, ge=1, le=65536)
+    log_batch_delay_ms: int = Field(default=100, ge=0, le=60000)
+    log_poll_ms: int = Field(default=50, ge=5, le=10000)
+    log_lease_seconds: float = Field(default=10.0, gt=0.5)
+    receipt_wait_seconds: float = Field(default=2.0, ge=0, le=30)
+    integrator_enabled: bool = True
+
     @field_validator("extra_digests", mode="before")
     @classmethod
     def _split_digests(cls, value: object) -> object:
@@ -54,6 +71,14 @@ class Settings(BaseSettings):
     @property
     def resolved_storage_path(self) -> Path:
         return self.storage_path or self.data_dir / "objects"
+
+    @property
+    def resolved_log_origin(self) -> str:
+        return self.log_origin or f"custody.{socket.gethostname().lower()}"
+
+    @property
+    def resolved_log_key_file(self) -> Path:
+        return self.log_key_file or self.data_dir / "keys" / "log.key"
 
     @property
     def resolved_staging_dir(self) -> Path:

@@ -118,3 +118,20 @@ class LogSequence(SQLModel, table=True):
 
     id: int = Field(primary_key=True)
     next_index: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class LogState(SQLModel, table=True):
+    """The integrated log: its size and root as last published, and the integrator's lease.
+
+    The object store is the source of truth; this row is an index of it that lets receipt
+    waiters in any process see progress, and lets exactly one process integrate at a time.
+    """
+
+    __tablename__ = "log_state"
+
+    id: int = Field(primary_key=True)
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    root: str = Field(max_length=64)
+    lease_holder: str | None = Field(default=None, max_length=64)
+    lease_expires_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    updated_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))

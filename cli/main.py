@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,7 +17,12 @@ from api.app import create_app
 from api.auth import ROLES
 from api.auth import create_user as create
 from api.database import build_engine, migrate
+from api.keys import load_signer
+from api.logstore import LogStore
+from api.rebuild import compare_index, rebuild_index
 from api.settings import Settings
+from api.stores import build_store
+from cli.audit import report_json, report_text, run_audit, run_verify_receipt
 from custody.errors import CustodyError
 from storage import StorageError
 
@@ -63,9 +70,87 @@ def create_user(
 
 
 @app.command()
+def audit(
+    source: Annotated[
+        str, typer.Argument(help="store directory, s3://bucket/prefix or http(s)://")
+    ],
+    vkey: Annotated[str, typer.Option(help="the log's verifier key, or a file holding it")],
+    state: Annotated[Path | None, typer.Option(help="last-seen checkpoint file")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="print a JSON report")] = False,
+    log_prefix: Annotated[str, typer.Option(help="the log's prefix in the store")] = "log/",
+    endpoint_url: Annotated[str | None, typer.Option(help="S3 endpoint (s3:// sources)")] = None,
+    region: Annotated[str, typer.Option(help="S3 region")] = "us-east-1",
+    token: Annotated[
+        str | None, typer.Option(envvar="CUSTODY_TOKEN", help="API token (http sources)")
+    ] = None,
+    originals: Annotated[bool, typer.Option(help="re-hash every original the log names")] = True,
+) -> int:
+    """Verify the whole log from its stored objects alone; exit 0 all good, 1 any failure."""
+    report, state_path = run_audit(
+        source,
+        vkey=vkey,
+        state=state,
+        log_prefix=log_prefix,
+        endpoint_url=endpoint_url,
+        region=region,
+        token=token,
+        check_originals=originals,
+    )
+    typer.echo(report_json(report, state_path) if json_output else report_text(report, state_path))
+    return EXIT_OK if report.ok else EXIT_FAILURE
+
+
+@app.command("verify-receipt")
+def verify_receipt_command(
+    receipt: Annotated[Path, typer.Argument(help="the receipt (C2SP tlog-proof text)")],
+    file: Annotated[Path | None, typer.Argument(help="the evidence file it was issued for")] = None,
+    vkey: Annotated[str, typer.Option(help="the log's verifier key, or a file holding it")] = "",
+) -> int:
+    """Check a receipt offline: the file's hash, the inclusion proof, the checkpoint signature."""
+    if not vkey:
+        raise typer.BadParameter("the log's verifier key is required", param_hint="--vkey")
+    result = run_verify_receipt(receipt, file, vkey=vkey)
+    typer.echo(json.dumps(result, indent=2))
+    return EXIT_OK
+
+
+@admin.command("rebuild-index")
+def rebuild_index_command(
+    into: Annotated[str, typer.Option(help="URL of an empty database to fill from the log")],
+) -> int:
+    """Rebuild the evidence and event tables from the log in the object store."""
+    settings = Settings()
+    target = build_engine(into)
+    migrate(target)
+    store = build_store(settings)
+    verifier = load_signer(settings).verifier()
+    report = rebuild_index(target, LogStore(store, settings.log_prefix), verifier)
+    target.dispose()
+    typer.echo(
+        f"Rebuilt {report.events} events and {report.evidence} originals (log size {report.size})."
+    )
+    return EXIT_OK
+
+
+@admin.command("check-index")
+def check_index_command() -> int:
+    """Compare the database's events with the log in the object store; name every difference."""
+    settings = Settings()
+    engine = build_engine(settings.resolved_database_url)
+    store = build_store(settings)
+    verifier = load_signer(settings).verifier()
+    report = compare_index(engine, LogStore(store, settings.log_prefix), verifier)
+    engine.dispose()
+    for difference in report.differences:
+        typer.echo(f"DIFF {difference}")
+    typer.echo(f"Compared {report.events} entries: {len(report.differences)} difference(s).")
+    return EXIT_OK if not report.differences else EXIT_FAILURE
+
+
+@app.command()
 def openapi() -> None:
     """Print the OpenAPI document (the committed openapi.yaml) as YAML."""
-    spec = create_app(Settings(), run_migrations=False).openapi()
+    spec = create_app(Settings()).openapi()
     typer.echo(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), nl=False)
 
 
@@ -81,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     except typer.TyperException as exc:  # usage errors: bad option, missing argument
         exc.show()  # type: ignore[attr-defined]
         return EXIT_USAGE
-    except (CustodyError, StorageError, ValueError) as exc:
+    except (CustodyError, StorageError, ValueError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         return EXIT_FAILURE
     return result if isinstance(result, int) else EXIT_OK

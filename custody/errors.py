@@ -4,7 +4,18 @@ CustodyError
 ├── DigestHeaderError      a Repr-Digest / Content-Digest header that cannot be parsed
 ├── DigestMismatchError    the body does not have the digest the client declared
 ├── UnsupportedAlgorithmError
-└── EventError             an event that would break the log's rules (size, fields)
+├── EventError             an event that would break the log's rules (size, fields)
+├── NoteError              a malformed signed note or key (c2sp.org/signed-note)
+│   ├── SignatureError     a known key's signature does not verify
+│   └── UnknownKeyError    no signature is from a known key
+├── CheckpointError        a malformed checkpoint, or one for another origin
+├── ReceiptError           a malformed receipt (c2sp.org/tlog-proof)
+│   └── SubjectMismatchError  the receipt's entry is about other bytes than the file
+├── ProofError             a Merkle proof that does not verify (RFC 9162 §2.1.3-2.1.4)
+│   ├── InclusionProofError
+│   └── ConsistencyProofError
+└── TileError              a malformed tlog-tiles path, tile or entry bundle, or a store
+                           whose tiles do not describe the tree they should
 """
 
 from __future__ import annotations
@@ -39,3 +50,52 @@ class UnsupportedAlgorithmError(CustodyError):
 
 class EventError(CustodyError):
     """A custody event that would break the log's rules."""
+
+
+class NoteError(CustodyError):
+    """A signed note or key that breaks c2sp.org/signed-note or Go's key formats."""
+
+
+class SignatureError(NoteError):
+    def __init__(self, name: str, key_id: int) -> None:
+        super().__init__(f"invalid signature for key {name}+{key_id:08x}")
+        self.name = name
+        self.key_id = key_id
+
+
+class UnknownKeyError(NoteError):
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        signed_by = ", ".join(keys) or "nobody"
+        super().__init__(f"the note has no signature from a known key (signed by {signed_by})")
+        self.keys = keys
+
+
+class CheckpointError(CustodyError):
+    """A checkpoint that breaks c2sp.org/tlog-checkpoint, or that names another origin."""
+
+
+class ReceiptError(CustodyError):
+    """A receipt that breaks c2sp.org/tlog-proof or our rules for the entry it carries."""
+
+
+class SubjectMismatchError(ReceiptError):
+    def __init__(self, expected: str, actual: str | None) -> None:
+        super().__init__(f"the receipt's entry is about sha256 {actual}, not the file's {expected}")
+        self.expected = expected
+        self.actual = actual
+
+
+class ProofError(CustodyError):
+    """A Merkle proof that does not verify (RFC 9162 §2.1.3.2, §2.1.4.2); the message says why."""
+
+
+class InclusionProofError(ProofError):
+    """An inclusion proof that does not show the leaf at that index in that tree."""
+
+
+class ConsistencyProofError(ProofError):
+    """A consistency proof that does not show the new tree extends the old one."""
+
+
+class TileError(CustodyError):
+    """A path, tile or entry bundle that breaks c2sp.org/tlog-tiles, or tiles that disagree."""

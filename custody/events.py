@@ -13,7 +13,7 @@ import rfc8785
 from custody.errors import EventError
 
 ENTRY_VERSION = 1
-MAX_ENTRY_BYTES = 64 * 1024  # design §3: entries are at most 64 KiB
+MAX_ENTRY_BYTES = 0xFFFF  # design §3 (64 KiB), capped by the uint16 length of a tlog-tiles bundle
 # Everything in an entry is an id, a hash, a type or a time: never free text a person typed
 # (a filename, a case title, a name), because auditors read every entry.
 # Used with fullmatch: with match, "$" would let a trailing newline through.

@@ -8,9 +8,9 @@ from datetime import datetime
 from email.message import Message
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
@@ -45,11 +45,16 @@ class IngestOut(BaseModel):
     event_id: str
     received_at: datetime
     stored: bool
+    receipt: str | None = Field(
+        default=None, description="C2SP tlog-proof receipt; absent when the answer is 202"
+    )
+    receipt_url: str = Field(description="where the receipt can be fetched at any time")
 
 
 _UPLOAD_DOC: dict[str, Any] = {
     "responses": {
-        201: {"description": "Sealed, indexed and logged"},
+        201: {"description": "Sealed, indexed, logged, and covered by a checkpoint: a receipt"},
+        202: {"description": "Sealed, indexed and logged; fetch the receipt at receipt_url"},
         400: problem_doc("Empty body, malformed digest header or form"),
         404: problem_doc("No such case"),
         413: problem_doc("Larger than the configured limit"),
@@ -70,6 +75,7 @@ async def put_evidence(
     request: Request,
     context: Context,
     principal: CurrentPrincipal,
+    response: Response,
     filename: str | None = Query(default=None, description="used if no Content-Disposition"),
 ) -> IngestOut:
     await run_in_threadpool(context.evidence.require_case, case_id)
@@ -83,7 +89,8 @@ async def put_evidence(
         ingest = IngestRequest(
             case_id, principal.user_id, sanitize_filename(name), request.headers.get("content-type")
         )
-        return await _seal(context, staged, declared, ingest)
+        out = await _seal(context, staged, declared, ingest)
+    return await _attach_receipt(context, out, response)
 
 
 @router.post(
@@ -93,7 +100,11 @@ async def put_evidence(
     **_UPLOAD_DOC,
 )
 async def post_evidence(
-    case_id: str, request: Request, context: Context, principal: CurrentPrincipal
+    case_id: str,
+    request: Request,
+    context: Context,
+    principal: CurrentPrincipal,
+    response: Response,
 ) -> IngestOut:
     await run_in_threadpool(context.evidence.require_case, case_id)
     _check_length(request, context.settings.max_upload_bytes + MULTIPART_OVERHEAD)
@@ -111,7 +122,8 @@ async def post_evidence(
         ingest = IngestRequest(
             case_id, principal.user_id, sanitize_filename(reader.filename), reader.file_content_type
         )
-        return await _seal(context, staged, declared, ingest)
+        out = await _seal(context, staged, declared, ingest)
+    return await _attach_receipt(context, out, response)
 
 
 async def _seal(
@@ -129,6 +141,17 @@ async def _seal(
     return _ingest_out(result, staged.digests)
 
 
+async def _attach_receipt(context: AppContext, out: IngestOut, response: Response) -> IngestOut:
+    """Wait (bounded) for a checkpoint covering the entry; else answer 202 with a URL."""
+    wait = context.settings.receipt_wait_seconds
+    if await context.log.wait_integrated(out.index, wait):
+        receipt = await run_in_threadpool(context.log.receipt, out.index)
+        out.receipt = receipt.decode("utf-8")
+    else:
+        response.status_code = 202
+    return out
+
+
 def _ingest_out(result: IngestResult, digests: dict[str, str]) -> IngestOut:
     return IngestOut(
         sha256=result.sha256,
@@ -141,6 +164,7 @@ def _ingest_out(result: IngestResult, digests: dict[str, str]) -> IngestOut:
         event_id=result.event_id,
         received_at=result.received_at,
         stored=result.stored,
+        receipt_url=f"/v1/log/entries/{result.index}/receipt",
     )
 
 

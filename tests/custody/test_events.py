@@ -214,7 +214,7 @@ def event_of_entry_size(size: int) -> CustodyEvent:
 
 
 def test_entries_up_to_64_kib_are_accepted() -> None:
-    assert MAX_ENTRY_BYTES == 64 * 1024
+    assert MAX_ENTRY_BYTES == 0xFFFF  # a bundle prefixes each entry with a uint16 length
     assert len(encode_entry(event_of_entry_size(MAX_ENTRY_BYTES))) == MAX_ENTRY_BYTES
 
 

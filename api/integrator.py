@@ -1,0 +1,225 @@
+"""The integrator: sequenced events -> tlog-tiles, signed checkpoints; one process at a time.
+
+Crash safety: every object is a pure function of the entries before it, so a restart that
+recomputes from the last published checkpoint rewrites identical bytes (create-only writes
+are then no-ops) and signs identical checkpoints (Ed25519 is deterministic). Order of
+writes: bundles and tiles, the archived checkpoint, the mutable checkpoint, then the
+database index. Whatever is published first is a prefix of what comes next.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, or_, update
+from sqlmodel import col, select
+
+from api.database import session_scope
+from api.ids import new_id
+from api.logstore import CHECKPOINT, LogStore, checkpoint_key
+from api.tables import LogEvent, LogState
+from custody.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from custody.merkle import empty_root
+from custody.note import Signer, Verifier
+from custody.tiles import Integration, bundle_path, integrate, tile_path
+
+log = logging.getLogger("custody.integrator")
+
+
+@dataclass(frozen=True, slots=True)
+class IntegratorConfig:
+    batch_size: int
+    batch_delay: float  # seconds to gather more entries once some are pending
+    poll: float  # seconds between looks for new entries
+    lease: float  # seconds a lease lasts without renewal
+    retention: timedelta
+
+
+class Integrator:
+    """Holds the lease, integrates pending entries, publishes checkpoints."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        log_store: LogStore,
+        signer: Signer,
+        verifier: Verifier,
+        origin: str,
+        config: IntegratorConfig,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._engine = engine
+        self._log = log_store
+        self._signer = signer
+        self._verifier = verifier
+        self._origin = origin
+        self._config = config
+        self._clock = clock
+        self._holder = new_id("i")
+        self._size: int | None = None  # published size, known while we hold the lease
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="custody-integrator", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self._release()
+
+    def notify(self) -> None:
+        """A new entry was appended in this process: look now rather than at the next poll."""
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.step()
+            except Exception:
+                log.exception("integration step failed; retrying")
+                self._size = None
+                busy = False
+                self._stop.wait(1.0)
+            if not busy:
+                self._wake.wait(self._config.poll)
+                self._wake.clear()
+
+    def step(self) -> bool:
+        """One round: renew or take the lease, integrate a batch. True if it published."""
+        if not self._acquire():
+            self._size = None
+            return False
+        if self._size is None:
+            self._size = self._recover()
+        entries = self._pending(self._size)
+        if not entries:
+            return False
+        if len(entries) < self._config.batch_size and self._config.batch_delay > 0:
+            time.sleep(self._config.batch_delay)  # gather a fuller batch: fewer checkpoints
+            entries = self._pending(self._size)
+        self._publish(self._size, entries)
+        return True
+
+    def _pending(self, size: int) -> list[bytes]:
+        with session_scope(self._engine) as session:
+            rows = session.exec(
+                select(LogEvent.index, LogEvent.entry)
+                .where(col(LogEvent.index) >= size)
+                .order_by(col(LogEvent.index))
+                .limit(self._config.batch_size)
+            ).all()
+        entries = []
+        for expected, (index, entry) in enumerate(rows, start=size):
+            if index != expected:
+                break  # not yet committed; indices are gap-free once committed
+            entries.append(entry)
+        return entries
+
+    def _publish(self, size: int, entries: list[bytes]) -> None:
+        result = integrate(
+            old_size=size,
+            new_entries=entries,
+            read_tile=self._log.read_tile,
+            read_bundle=self._log.read_bundle,
+        )
+        self._write_objects(result)
+        signed = self._sign(result.new_size, result.root)
+        if not self._renew():
+            raise RuntimeError("lost the integrator lease before publishing")
+        self._log.write(checkpoint_key(result.new_size), signed, retain_until=self._retain())
+        self._log.write_mutable(CHECKPOINT, signed)
+        self._record(result.new_size, result.root)
+        self._size = result.new_size
+
+    def _write_objects(self, result: Integration) -> None:
+        retain = self._retain()
+        for bundle, data in result.bundles.items():
+            path = bundle_path(bundle)
+            if bundle.width == 256:
+                self._log.write(path, data, retain_until=retain)
+            else:
+                self._log.write_mutable(path, data)
+        for tile, data in result.tiles.items():
+            path = tile_path(tile)
+            if tile.width == 256:
+                self._log.write(path, data, retain_until=retain)
+            else:
+                self._log.write_mutable(path, data)
+
+    def _sign(self, size: int, root: bytes) -> bytes:
+        return sign_checkpoint(Checkpoint(self._origin, size, root), self._signer)
+
+    def _retain(self) -> datetime:
+        return self._clock() + self._config.retention
+
+    def _recover(self) -> int:
+        """The published size: the larger of the latest and the newest archived checkpoint.
+
+        A crash may fall between archiving checkpoint N and updating `checkpoint`; N is
+        then published (signed, archived) and integration resumes after it.
+        """
+        latest = self._log.read_optional(CHECKPOINT)
+        size = open_checkpoint(latest, self._verifier).size if latest else 0
+        archived = [n for n in self._log.archived_sizes() if n > size]
+        if archived:
+            size = archived[-1]
+            data = self._log.read(checkpoint_key(size))
+            checkpoint = open_checkpoint(data, self._verifier)
+            self._log.write_mutable(CHECKPOINT, data)
+            self._record(size, checkpoint.root)
+        elif latest is None:
+            signed = self._sign(0, empty_root())
+            self._log.write(checkpoint_key(0), signed, retain_until=self._retain())
+            self._log.write_mutable(CHECKPOINT, signed)
+        log.info("integrator %s resumes at size %d", self._holder, size)
+        return size
+
+    def _record(self, size: int, root: bytes) -> None:
+        with session_scope(self._engine) as session:
+            session.execute(
+                update(LogState)
+                .where(col(LogState.id) == 1, col(LogState.size) < size)
+                .values(size=size, root=root.hex(), updated_at=self._clock())
+            )
+
+    def _acquire(self) -> bool:
+        now = self._clock()
+        with session_scope(self._engine) as session:
+            result = session.execute(
+                update(LogState)
+                .where(
+                    col(LogState.id) == 1,
+                    or_(
+                        col(LogState.lease_holder) == self._holder,
+                        col(LogState.lease_holder).is_(None),
+                        col(LogState.lease_expires_at) < now,
+                    ),
+                )
+                .values(
+                    lease_holder=self._holder,
+                    lease_expires_at=now + timedelta(seconds=self._config.lease),
+                )
+            )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def _renew(self) -> bool:
+        return self._acquire()
+
+    def _release(self) -> None:
+        with session_scope(self._engine) as session:
+            session.execute(
+                update(LogState)
+                .where(col(LogState.id) == 1, col(LogState.lease_holder) == self._holder)
+                .values(lease_holder=None, lease_expires_at=None)
+            )

@@ -1,0 +1,152 @@
+"""The custody log for auditors: checkpoints, entries, proofs, receipts, and raw tlog-tiles."""
+
+from __future__ import annotations
+
+import base64
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from api.context import Context, CurrentPrincipal
+from api.problems import V1_RESPONSES, not_found
+from custody.errors import TileError
+from custody.note import format_vkey
+from custody.tiles import parse_path
+
+router = APIRouter(tags=["log"], responses=V1_RESPONSES)
+raw = APIRouter(tags=["tlog-tiles"])
+TEXT = "text/plain; charset=utf-8"
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+class InclusionProof(BaseModel):
+    index: int
+    size: int
+    proof: list[str]  # base64 hashes, RFC 9162 §2.1.3 order
+
+
+class ConsistencyProof(BaseModel):
+    old: int
+    new: int
+    proof: list[str]
+
+
+def _b64(hashes: list[bytes]) -> list[str]:
+    return [base64.b64encode(h).decode() for h in hashes]
+
+
+@router.get(
+    "/v1/log/checkpoint",
+    summary="The latest signed checkpoint (C2SP tlog-checkpoint)",
+    response_class=Response,
+    responses={200: {"content": {TEXT: {}}}},
+)
+async def get_checkpoint(context: Context, _: CurrentPrincipal) -> Response:
+    data = await run_in_threadpool(context.log.checkpoint)
+    return Response(data, media_type=TEXT, headers={"Cache-Control": "no-cache"})
+
+
+@router.get(
+    "/v1/log/checkpoints/{size}",
+    summary="An archived signed checkpoint",
+    response_class=Response,
+    responses={200: {"content": {TEXT: {}}}},
+)
+async def get_archived_checkpoint(size: int, context: Context, _: CurrentPrincipal) -> Response:
+    data = await run_in_threadpool(context.log.checkpoint, size)
+    return Response(data, media_type=TEXT, headers={"Cache-Control": IMMUTABLE})
+
+
+class ArchivedCheckpoints(BaseModel):
+    sizes: list[int]
+
+
+@router.get("/v1/log/checkpoints", summary="Sizes of every archived checkpoint")
+async def list_checkpoints(context: Context, _: CurrentPrincipal) -> ArchivedCheckpoints:
+    return ArchivedCheckpoints(sizes=await run_in_threadpool(context.log.archived_sizes))
+
+
+@router.get(
+    "/v1/log/vkey",
+    summary="The log's verifier key (C2SP signed-note vkey)",
+    response_class=Response,
+    responses={200: {"content": {TEXT: {}}}},
+)
+async def get_vkey(context: Context, _: CurrentPrincipal) -> Response:
+    return Response(format_vkey(context.log.verifier) + "\n", media_type=TEXT)
+
+
+@router.get(
+    "/v1/log/entries/{index}",
+    summary="One log entry: its RFC 8785 JSON bytes",
+    response_class=Response,
+    responses={200: {"content": {"application/json": {}}}},
+)
+async def get_entry(index: str, context: Context, _: CurrentPrincipal) -> Response:
+    data = await run_in_threadpool(context.log.entry, _index(index))
+    return Response(data, media_type="application/json", headers={"Cache-Control": IMMUTABLE})
+
+
+@router.get(
+    "/v1/log/entries/{index}/receipt",
+    summary="The entry's receipt (C2SP tlog-proof)",
+    response_class=Response,
+    responses={200: {"content": {TEXT: {}}}},
+)
+async def get_receipt(index: str, context: Context, _: CurrentPrincipal) -> Response:
+    text = await run_in_threadpool(context.log.receipt, _index(index))
+    return Response(text, media_type=TEXT)
+
+
+@router.get("/v1/log/proofs/inclusion", summary="RFC 9162 inclusion proof")
+async def get_inclusion(
+    context: Context, _: CurrentPrincipal, index: int = Query(ge=0), size: int = Query(ge=1)
+) -> InclusionProof:
+    proof = await run_in_threadpool(context.log.inclusion, index, size)
+    return InclusionProof(index=index, size=size, proof=_b64(proof))
+
+
+@router.get("/v1/log/proofs/consistency", summary="RFC 9162 consistency proof")
+async def get_consistency(
+    context: Context, _: CurrentPrincipal, old: int = Query(ge=1), new: int = Query(ge=1)
+) -> ConsistencyProof:
+    proof = await run_in_threadpool(context.log.consistency, old, new)
+    return ConsistencyProof(old=old, new=new, proof=_b64(proof))
+
+
+@raw.get(
+    "/log/{path:path}",
+    summary="tlog-tiles objects exactly as stored (read-only)",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}, TEXT: {}}}},
+)
+async def get_raw(path: str, context: Context) -> Response:
+    if path == "checkpoint" or _is_archive(path):
+        data = await run_in_threadpool(context.log.log_store.read_optional, path)
+        if data is None:
+            raise not_found("log object")
+        cache = "no-cache" if path == "checkpoint" else IMMUTABLE
+        return Response(data, media_type=TEXT, headers={"Cache-Control": cache})
+    try:
+        parse_path(path)
+    except TileError:
+        raise not_found("log object") from None
+    data = await run_in_threadpool(context.log.log_store.read_optional, path)
+    if data is None:
+        raise not_found("log object")
+    return Response(
+        data, media_type="application/octet-stream", headers={"Cache-Control": IMMUTABLE}
+    )
+
+
+def _is_archive(path: str) -> bool:
+    prefix, _, size = path.partition("/")
+    return prefix == "checkpoints" and size.isdigit() and str(int(size)) == size
+
+
+def _index(value: str) -> int:
+    # Whatever its shape, an index that names no entry is a 404.
+    if not value.isdigit() or len(value) > 18:
+        raise not_found("log entry")
+    return int(value)

@@ -1,0 +1,105 @@
+"""Where an auditor reads a log from: a local store directory, S3, or the service over HTTP."""
+
+from __future__ import annotations
+
+import io
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import BinaryIO
+
+from storage import ObjectNotFoundError, ObjectStore
+from storage.local import LocalObjectStore
+from storage.s3 import S3ObjectStore
+
+ORIGINALS = "originals/sha256"
+HTTP_TIMEOUT = 60
+
+
+class StoreSource:
+    """A log in an object store (local directory or S3), under `log_prefix`."""
+
+    def __init__(self, store: ObjectStore, log_prefix: str = "log/") -> None:
+        self._store = store
+        self._prefix = log_prefix
+
+    def read(self, path: str) -> bytes | None:
+        try:
+            with self._store.open(self._prefix + path) as stream:
+                return stream.read()
+        except ObjectNotFoundError:
+            return None
+
+    def archived_sizes(self) -> list[int]:
+        names = (k.rsplit("/", 1)[-1] for k in self._store.list(self._prefix + "checkpoints/"))
+        return sorted(int(n) for n in names if n.isdigit() and str(int(n)) == n)
+
+    def open_original(self, sha256: str) -> BinaryIO | None:
+        try:
+            return self._store.open(f"{ORIGINALS}/{sha256[:2]}/{sha256}")
+        except ObjectNotFoundError:
+            return None
+
+
+class HttpSource:
+    """A log read from the service: raw tlog-tiles paths under /log/, and with a token the
+    archived checkpoints and originals through /v1."""
+
+    def __init__(self, base_url: str, token: str | None) -> None:
+        self._base = base_url.rstrip("/")
+        self._token = token
+
+    def read(self, path: str) -> bytes | None:
+        return self._get(f"/log/{path}", auth=False)
+
+    def archived_sizes(self) -> list[int]:
+        data = self._get("/v1/log/checkpoints", auth=True) if self._token else None
+        return sorted(int(n) for n in json.loads(data)["sizes"]) if data else []
+
+    def open_original(self, sha256: str) -> BinaryIO | None:
+        if not self._token:
+            return None
+        data = self._get(f"/v1/evidence/{sha256}/content", auth=True)
+        return io.BytesIO(data) if data is not None else None
+
+    def _get(self, path: str, *, auth: bool) -> bytes | None:
+        request = urllib.request.Request(self._base + path)  # noqa: S310 - scheme checked in open_source
+        if auth and self._token:
+            request.add_header("Authorization", f"Bearer {self._token}")
+        try:
+            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:  # noqa: S310
+                return bytes(response.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            raise
+
+
+def open_source(
+    source: str, *, log_prefix: str, endpoint_url: str | None, region: str, token: str | None
+) -> StoreSource | HttpSource:
+    """The source a SOURCE argument names (directory, s3://bucket/prefix, http(s)://...)."""
+    parsed = urllib.parse.urlparse(source)
+    if parsed.scheme in ("http", "https"):
+        return HttpSource(source, token)
+    if parsed.scheme == "s3":
+        prefix = parsed.path.lstrip("/")
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        store = S3ObjectStore.from_settings(
+            endpoint_url=endpoint_url,
+            region=region,
+            access_key_id=None,
+            secret_access_key=None,
+            bucket=parsed.netloc,
+            prefix=prefix,
+        )
+        return StoreSource(store, log_prefix)
+    if parsed.scheme:
+        raise ValueError(f"unsupported source {source!r}: use a directory, s3:// or http(s)://")
+    root = Path(source)
+    if not root.is_dir():
+        raise ValueError(f"{source} is not a directory (the root of a local object store)")
+    return StoreSource(LocalObjectStore(root), log_prefix)
