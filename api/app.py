@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -11,12 +13,13 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
+from api.appender import Appender
 from api.context import AppContext
 from api.database import build_engine, migrate
 from api.evidence import EvidenceService
 from api.integrator import Integrator, IntegratorConfig
 from api.keys import load_signer
-from api.logservice import LogService
+from api.logservice import LogService, SizeWatcher
 from api.logstore import LogStore
 from api.problems import install_handlers
 from api.routes import cases, evidence, health
@@ -51,12 +54,17 @@ def create_app(
             compose, settings, store=store, engine=engine, signer=signer, clock=clock
         )
         app.state.context = context
+        watching = asyncio.create_task(context.watcher.run(), name="custody-size-watcher")
         if settings.integrator_enabled:
             context.integrator.start()
         log.info("custody ready: database %s, store %s", context.engine.url, context.store)
         yield
         if settings.integrator_enabled:
             await run_in_threadpool(context.integrator.stop)
+        await run_in_threadpool(context.evidence.close)
+        watching.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watching
         context.engine.dispose()
 
     app = FastAPI(
@@ -88,6 +96,8 @@ def compose(
     signer = signer or load_signer(settings)
     retention = timedelta(seconds=settings.retention_seconds)
     log_store = LogStore(store, settings.log_prefix)
+    log_service = LogService(engine=engine, log_store=log_store, verifier=signer.verifier())
+    watcher = SizeWatcher(log_service.published_size, poll=settings.log_poll_ms / 1000)
     integrator = Integrator(
         engine=engine,
         log_store=log_store,
@@ -102,15 +112,20 @@ def compose(
             lease=settings.log_lease_seconds,
             retention=retention,
         ),
+        on_publish=watcher.published,
     )
     return AppContext(
         settings=settings,
         engine=engine,
         store=store,
         evidence=EvidenceService(
-            engine=engine, store=store, retention=retention, on_append=integrator.notify
+            engine=engine,
+            store=store,
+            retention=retention,
+            appender=Appender(engine, on_commit=integrator.notify),
         ),
-        log=LogService(engine=engine, log_store=log_store, verifier=signer.verifier()),
+        log=log_service,
         integrator=integrator,
+        watcher=watcher,
         clock=clock,
     )

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from api.database import session_scope
+from api.database import read_scope, session_scope
 from api.ids import new_id
 from api.problems import Problem
 from api.tables import ApiToken, User
@@ -55,7 +55,7 @@ def authenticate(engine: Engine, authorization: str | None, *, now: datetime) ->
     if scheme.lower() != "bearer" or not token.strip():
         raise _unauthorized("Send an API token as 'Authorization: Bearer <token>'.")
     digest = hash_token(token.strip())
-    with session_scope(engine) as session:
+    with read_scope(engine) as session:
         row = session.exec(
             select(ApiToken, User).join(User).where(ApiToken.token_sha256 == digest)
         ).first()

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import Principal, authenticate
 from api.evidence import EvidenceService
 from api.integrator import Integrator
-from api.logservice import LogService
+from api.logservice import LogService, SizeWatcher
 from api.settings import Settings
 from storage import ObjectStore
 
@@ -27,6 +27,7 @@ class AppContext:
     evidence: EvidenceService
     log: LogService
     integrator: Integrator
+    watcher: SizeWatcher
     clock: Callable[[], datetime]
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import fcntl
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +18,18 @@ from sqlmodel import Session
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Any constant works: it only has to be the same in every process of one deployment.
 _MIGRATION_LOCK_ID = 0x637573746F6479  # "custody"
+_READ_ONLY = "custody_read_only"
 
 
 def build_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets WAL, full fsync and writer-serialising transactions."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 60, "check_same_thread": False},
+            pool_size=20,  # as many as the request threads, so connections are reused
+            max_overflow=40,
+        )
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
@@ -42,15 +49,49 @@ def _sqlite_connect(dbapi_connection: Any, _record: object) -> None:
 
 def _sqlite_begin(conn: Connection) -> None:
     # IMMEDIATE takes the write lock up front, so two appenders queue on busy_timeout instead
-    # of one failing with SQLITE_BUSY when it upgrades a read transaction to a write.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # of one failing with SQLITE_BUSY when it upgrades a read transaction to a write. Reads
+    # (read_scope) begin deferred: under WAL they neither wait for nor block writers.
+    if conn.get_execution_options().get(_READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def read_scope(engine: Engine) -> Iterator[Session]:
+    """A session for reads only: on SQLite it takes no write lock."""
+    read_engine = engine.execution_options(**{_READ_ONLY: True})
+    with Session(read_engine, expire_on_commit=False) as session, session.begin():
+        yield session
 
 
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """A session whose transaction commits on success and rolls back on any error."""
-    with Session(engine, expire_on_commit=False) as session, session.begin():
+    with (
+        _writer_lock(engine),
+        Session(engine, expire_on_commit=False) as session,
+        session.begin(),
+    ):
         yield session
+
+
+_WRITER_LOCKS: dict[str, threading.Lock] = {}
+_WRITER_LOCKS_GUARD = threading.Lock()
+
+
+def _writer_lock(engine: Engine) -> AbstractContextManager[object]:
+    """On SQLite, one writer per process at a time.
+
+    SQLite lets one writer in and makes the others poll with sleeps that grow to 100 ms
+    (its busy handler); queueing on a Python lock instead wakes the next writer at once.
+    Other processes still meet SQLite's own lock. PostgreSQL needs nothing of this.
+    """
+    if engine.dialect.name != "sqlite":
+        return nullcontext()
+    key = str(engine.url)
+    with _WRITER_LOCKS_GUARD:
+        return _WRITER_LOCKS.setdefault(key, threading.Lock())
 
 
 def migrate(engine: Engine) -> None:

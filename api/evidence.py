@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,7 +12,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from api.database import session_scope
+from api.appender import Appender
+from api.database import read_scope
 from api.ids import new_id
 from api.problems import not_found
 from api.sequencer import append_event
@@ -57,15 +57,15 @@ class EvidenceService:
         engine: Engine,
         store: ObjectStore,
         retention: timedelta,
-        on_append: Callable[[], None] = lambda: None,
+        appender: Appender,
     ) -> None:
         self._engine = engine
         self._store = store
         self._retention = retention
-        self._on_append = on_append
+        self._appender = appender
 
     def require_case(self, case_id: str) -> Case:
-        with session_scope(self._engine) as session:
+        with read_scope(self._engine) as session:
             case = session.get(Case, case_id)
         if case is None:
             raise not_found("case")
@@ -96,7 +96,8 @@ class EvidenceService:
             case=request.case_id,
             subject=Subject(sha256=sha256, size=staged.size, media_type=media_type, digests=extra),
         )
-        with session_scope(self._engine) as session:
+
+        def record(session: Session) -> int:
             if session.get(Case, request.case_id) is None:
                 raise not_found("case")
             _insert_evidence(
@@ -123,7 +124,10 @@ class EvidenceService:
                     event_index=index,
                 )
             )
-        self._on_append()
+            session.flush()
+            return index
+
+        index = self._appender.submit(record)
         return IngestResult(
             sha256=sha256,
             size=staged.size,
@@ -136,9 +140,13 @@ class EvidenceService:
             stored=stored,
         )
 
+    def close(self) -> None:
+        """Finish the queued appends and stop the group-commit thread."""
+        self._appender.stop()
+
     def describe(self, sha256: str) -> dict[str, Any]:
         """The record of an original with its ingests and custody events, or a 404."""
-        with session_scope(self._engine) as session:
+        with read_scope(self._engine) as session:
             evidence = session.get(Evidence, sha256)
             if evidence is None:
                 raise not_found("evidence")
@@ -173,7 +181,7 @@ class EvidenceService:
         }
 
     def storage_key(self, sha256: str) -> tuple[str, int]:
-        with session_scope(self._engine) as session:
+        with read_scope(self._engine) as session:
             evidence = session.get(Evidence, sha256)
         if evidence is None:
             raise not_found("evidence")

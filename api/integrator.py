@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, or_, update
+from sqlalchemy import ColumnElement, Engine, or_, update
 from sqlmodel import col, select
 
-from api.database import session_scope
+from api.database import read_scope, session_scope
 from api.ids import new_id
 from api.logstore import CHECKPOINT, LogStore, checkpoint_key
 from api.tables import LogEvent, LogState
@@ -53,7 +53,9 @@ class Integrator:
         origin: str,
         config: IntegratorConfig,
         clock: Callable[[], datetime],
+        on_publish: Callable[[int], None] = lambda size: None,
     ) -> None:
+        self._on_publish = on_publish
         self._engine = engine
         self._log = log_store
         self._signer = signer
@@ -112,7 +114,7 @@ class Integrator:
         return True
 
     def _pending(self, size: int) -> list[bytes]:
-        with session_scope(self._engine) as session:
+        with read_scope(self._engine) as session:
             rows = session.exec(
                 select(LogEvent.index, LogEvent.entry)
                 .where(col(LogEvent.index) >= size)
@@ -141,6 +143,7 @@ class Integrator:
         self._log.write_mutable(CHECKPOINT, signed)
         self._record(result.new_size, result.root)
         self._size = result.new_size
+        self._on_publish(result.new_size)
 
     def _write_objects(self, result: Integration) -> None:
         retain = self._retain()
@@ -170,7 +173,8 @@ class Integrator:
         then published (signed, archived) and integration resumes after it.
         """
         latest = self._log.read_optional(CHECKPOINT)
-        size = open_checkpoint(latest, self._verifier).size if latest else 0
+        current = open_checkpoint(latest, self._verifier) if latest else None
+        size = current.size if current else 0
         archived = [n for n in self._log.archived_sizes() if n > size]
         if archived:
             size = archived[-1]
@@ -178,10 +182,14 @@ class Integrator:
             checkpoint = open_checkpoint(data, self._verifier)
             self._log.write_mutable(CHECKPOINT, data)
             self._record(size, checkpoint.root)
-        elif latest is None:
+        elif current is None:
             signed = self._sign(0, empty_root())
             self._log.write(checkpoint_key(0), signed, retain_until=self._retain())
             self._log.write_mutable(CHECKPOINT, signed)
+        else:
+            # A crash may also fall between `checkpoint` and the database row; readers go by
+            # the row, so without this they would not see that size until the next publish.
+            self._record(current.size, current.root)
         log.info("integrator %s resumes at size %d", self._holder, size)
         return size
 
@@ -194,27 +202,34 @@ class Integrator:
             )
 
     def _acquire(self) -> bool:
-        now = self._clock()
+        """Renew our lease, or take a free or expired one and forget the size we knew."""
+        if self._renew():
+            return True
+        if not self._take():
+            return False
+        # Another integrator may have held the lease since we last did and published past the
+        # size we remember: resuming from it would publish an older `checkpoint`, a rollback.
+        self._size = None
+        return True
+
+    def _renew(self) -> bool:
+        # Still the holder, even past expiry: every other taker writes its own id and a
+        # release writes none, so nobody has published since we last held it.
+        return self._update_lease(col(LogState.lease_holder) == self._holder)
+
+    def _take(self) -> bool:
+        free = col(LogState.lease_holder).is_(None)
+        return self._update_lease(or_(free, col(LogState.lease_expires_at) < self._clock()))
+
+    def _update_lease(self, condition: ColumnElement[bool]) -> bool:
+        expires = self._clock() + timedelta(seconds=self._config.lease)
         with session_scope(self._engine) as session:
             result = session.execute(
                 update(LogState)
-                .where(
-                    col(LogState.id) == 1,
-                    or_(
-                        col(LogState.lease_holder) == self._holder,
-                        col(LogState.lease_holder).is_(None),
-                        col(LogState.lease_expires_at) < now,
-                    ),
-                )
-                .values(
-                    lease_holder=self._holder,
-                    lease_expires_at=now + timedelta(seconds=self._config.lease),
-                )
+                .where(col(LogState.id) == 1, condition)
+                .values(lease_holder=self._holder, lease_expires_at=expires)
             )
         return bool(result.rowcount)  # type: ignore[attr-defined]
-
-    def _renew(self) -> bool:
-        return self._acquire()
 
     def _release(self) -> None:
         with session_scope(self._engine) as session:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from collections.abc import Callable
 
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from api.database import session_scope
+from api.database import read_scope
 from api.logstore import CHECKPOINT, LogStore, checkpoint_key
 from api.problems import Problem, not_found, problem_type
 from api.tables import LogState
@@ -17,6 +19,8 @@ from custody.merkle import consistency_proof, inclusion_proof
 from custody.note import Verifier
 from custody.receipt import Receipt, format_receipt
 from custody.tiles import Bundle, decode_bundle, read_hash_from_tiles
+
+log = logging.getLogger("custody.log")
 
 
 class LogService:
@@ -27,7 +31,7 @@ class LogService:
 
     def published_size(self) -> int:
         """The size of the newest checkpoint the database knows to be published."""
-        with session_scope(self._engine) as session:
+        with read_scope(self._engine) as session:
             state = session.get(LogState, 1)
         return state.size if state is not None else 0
 
@@ -66,8 +70,9 @@ class LogService:
         return consistency_proof(old, new, read_hash_from_tiles(new, self.log_store.read_tile))
 
     def receipt(self, index: int) -> bytes:
-        """The tlog-proof receipt of entry `index` against the latest checkpoint."""
-        signed = self.checkpoint()
+        """The tlog-proof receipt of entry `index` against the latest published checkpoint."""
+        # The archived copy: immutable, so cached, unlike the mutable `checkpoint` object.
+        signed = self.checkpoint(self.published_size())
         checkpoint = open_checkpoint(signed, self.verifier)
         if not 0 <= index < checkpoint.size:
             raise not_found("integrated log entry")
@@ -77,20 +82,60 @@ class LogService:
     def archived_sizes(self) -> list[int]:
         return self.log_store.archived_sizes()
 
-    async def wait_integrated(self, index: int, timeout: float) -> bool:
-        """Wait until a published checkpoint covers `index`; False on timeout."""
-        deadline = time.monotonic() + timeout
-        while True:
-            if await run_in_threadpool(self.published_size) > index:
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            await asyncio.sleep(0.02)
-
     def _check_size(self, size: int) -> None:
         published = self.published_size()
         if not 0 < size <= published:
             raise _bad_range(f"size must be in [1, {published}], the published log size")
+
+
+class SizeWatcher:
+    """The published log size as this process knows it, and waiters for it to grow.
+
+    One poll of the database per interval serves every waiting request (the integrator may
+    run in another process); an integrator in this process reports at once via `published`.
+    """
+
+    def __init__(self, read_size: Callable[[], int], *, poll: float) -> None:
+        self._read_size = read_size
+        self._poll = poll
+        self.size = 0
+        self._changed = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def run(self) -> None:
+        """Poll until cancelled (a task started with the app)."""
+        self._loop = asyncio.get_running_loop()
+        while True:
+            try:
+                self._set(await run_in_threadpool(self._read_size))
+            except Exception:  # a database hiccup must not end the watcher
+                log.exception("could not read the published log size")
+            await asyncio.sleep(self._poll)
+
+    def published(self, size: int) -> None:
+        """Thread-safe: the integrator published a checkpoint of `size`."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._set, size)
+
+    async def wait_for(self, size: int, timeout: float) -> bool:
+        """Wait until the published size reaches `size`; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self.size < size:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            changed = self._changed
+            try:
+                await asyncio.wait_for(changed.wait(), remaining)
+            except TimeoutError:
+                return self.size >= size
+        return True
+
+    def _set(self, size: int) -> None:
+        if size > self.size:
+            self.size = size
+            self._changed.set()
+            self._changed = asyncio.Event()
 
 
 def _bad_range(detail: str) -> Problem:

@@ -15,11 +15,11 @@ from api.evidence import original_key
 from api.logstore import CHECKPOINT, LogStore
 from api.tables import Evidence, LogEvent, LogSequence, LogState
 from custody.checkpoint import open_checkpoint
+from custody.errors import TileError
 from custody.events import decode_entry
+from custody.merkle import MerkleFrontier, leaf_hash
 from custody.note import Verifier
-from custody.tiles import Bundle, decode_bundle
-
-BUNDLE = 256
+from custody.tiles import bundle_path, bundles_for_size, decode_bundle
 
 
 @dataclass
@@ -33,13 +33,29 @@ class RebuildReport:
 def published_entries(
     log_store: LogStore, verifier: Verifier
 ) -> tuple[int, bytes, Iterator[bytes]]:
-    """The verified checkpoint's size and root, and every entry up to it, from the bundles."""
+    """The verified checkpoint's size and root, and every entry up to it, from the bundles.
+
+    The iterator raises TileError after the last entry unless the entries hash to the signed
+    root: the bundles are only as trustworthy as the signature, so a caller that writes
+    what it reads must do so in a transaction that this error rolls back.
+    """
     checkpoint = open_checkpoint(log_store.read(CHECKPOINT), verifier)
 
     def entries() -> Iterator[bytes]:
-        for start in range(0, checkpoint.size, BUNDLE):
-            width = min(BUNDLE, checkpoint.size - start)
-            yield from decode_bundle(log_store.read_bundle(Bundle(start // BUNDLE, width)))
+        frontier = MerkleFrontier.empty()
+        for bundle in bundles_for_size(checkpoint.size):
+            batch = decode_bundle(log_store.read_bundle(bundle))
+            if len(batch) != bundle.width:
+                raise TileError(
+                    f"{bundle_path(bundle)} holds {len(batch)} entries, not {bundle.width}"
+                )
+            frontier = frontier.append(map(leaf_hash, batch))
+            yield from batch
+        if frontier.root() != checkpoint.root:
+            raise TileError(
+                f"the entry bundles do not hash to the root signed for size {checkpoint.size}: "
+                "run `custody audit` to name the changed objects"
+            )
 
     return checkpoint.size, checkpoint.root, entries()
 
@@ -47,8 +63,12 @@ def published_entries(
 def rebuild_index(engine: Engine, log_store: LogStore, verifier: Verifier) -> RebuildReport:
     """Fill an empty, migrated database with the events and evidence the log holds."""
     with session_scope(engine) as session:
-        if session.exec(select(func.count()).select_from(LogEvent)).one():
-            raise ValueError("the target database already holds events: rebuild into an empty one")
+        for table in (LogEvent, Evidence):
+            if session.exec(select(func.count()).select_from(table)).one():
+                raise ValueError(
+                    f"the target database already holds {table.__tablename__} rows: "
+                    "rebuild into an empty one"
+                )
     size, root, entries = published_entries(log_store, verifier)
     report = RebuildReport(size=size)
     seen: dict[str, Evidence] = {}

@@ -84,10 +84,7 @@ class Stager:
         self._head = bytearray()
         self._batch: Batch = []
         self._batch_bytes = 0
-        self._workers = (
-            _Worker("custody-stage-hash", self._hasher.update),
-            _Worker("custody-stage-write", self._write),
-        )
+        self._workers: tuple[_Worker, ...] = ()  # started by the first full batch
         self._unsynced = 0
 
     async def feed(self, chunk: bytes) -> None:
@@ -104,12 +101,19 @@ class Stager:
             await self._hand_off()
 
     async def finish(self) -> StagedFile:
-        """Flush, fsync and return the staged file with its digests."""
-        if self._batch:
-            await self._hand_off()
-        await run_in_threadpool(self._stop_workers)
-        self._raise_worker_error()
-        await run_in_threadpool(self._sync_and_close)
+        """Flush and return the staged file with its digests.
+
+        No fsync here: the file is scratch space, and the object store makes the object
+        durable (the local store fsyncs the very inode it links) before anything is logged.
+        """
+        if self._workers:
+            if self._batch:
+                await self._hand_off()
+            await run_in_threadpool(self._stop_workers)
+            self._raise_worker_error()
+            await run_in_threadpool(self._close)
+        else:  # a small upload: one thread hop, no worker threads
+            await run_in_threadpool(self._consume_and_close, self._batch)
         return StagedFile(
             self.path, self._hasher.size, self._hasher.hexdigests(), bytes(self._head)
         )
@@ -123,6 +127,11 @@ class Stager:
         self.path.unlink(missing_ok=True)
 
     async def _hand_off(self) -> None:
+        if not self._workers:
+            self._workers = (
+                _Worker("custody-stage-hash", self._hasher.update),
+                _Worker("custody-stage-write", self._write),
+            )
         self._raise_worker_error()
         batch, self._batch, self._batch_bytes = self._batch, [], 0
         for worker in self._workers:
@@ -148,8 +157,12 @@ class Stager:
             if worker.error is not None:
                 raise worker.error
 
-    def _sync_and_close(self) -> None:
-        self._file.flush()
-        os.fsync(self._file.fileno())
+    def _consume_and_close(self, batch: Batch) -> None:
+        for chunk in batch:
+            self._hasher.update(chunk)
+            self._file.write(chunk)
+        self._close()
+
+    def _close(self) -> None:
         self._file.close()
         self._closed = True

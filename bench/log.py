@@ -16,7 +16,9 @@ Prints, as its last line, one JSON object with:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import http.client
+import io
 import json
 import os
 import secrets
@@ -47,8 +49,9 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 def entry(i: int) -> bytes:
     subject = Subject(sha256=os.urandom(32).hex(), size=i + 1, media_type="image/jpeg")
-    return encode_entry(ingested(event_id=f"e_{i}", time=T0, actor="u_bench", case="c_bench",
-                                 subject=subject))
+    return encode_entry(
+        ingested(event_id=f"e_{i}", time=T0, actor="u_bench", case="c_bench", subject=subject)
+    )
 
 
 def python_ceiling(count: int = 200_000) -> float:
@@ -103,8 +106,12 @@ class Load:
 def create_case(base_url: str, token: str) -> str:
     host, port = base_url.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port))
-    conn.request("POST", "/v1/cases", body=json.dumps({"title": "bench"}),
-                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    conn.request(
+        "POST",
+        "/v1/cases",
+        body=json.dumps({"title": "bench"}),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
     return str(json.loads(conn.getresponse().read())["id"])
 
 
@@ -120,10 +127,13 @@ def measure(env: dict[str, str], data_dir: Path, clients: int, seconds: float) -
 def postgres_s3_env(tmp: Path) -> Iterator[dict[str, str]]:
     with seaweedfs(tmp / "seaweedfs") as s3, throwaway_database() as url:
         yield {
-            "CUSTODY_DATABASE_URL": url, "CUSTODY_STORAGE_BACKEND": "s3",
-            "CUSTODY_S3_ENDPOINT_URL": s3.endpoint, "CUSTODY_S3_ACCESS_KEY_ID": s3.access_key,
+            "CUSTODY_DATABASE_URL": url,
+            "CUSTODY_STORAGE_BACKEND": "s3",
+            "CUSTODY_S3_ENDPOINT_URL": s3.endpoint,
+            "CUSTODY_S3_ACCESS_KEY_ID": s3.access_key,
             "CUSTODY_S3_SECRET_ACCESS_KEY": s3.secret_key,
-            "CUSTODY_S3_BUCKET": f"bench-{secrets.token_hex(4)}", "CUSTODY_S3_CREATE_BUCKET": "true",
+            "CUSTODY_S3_BUCKET": f"bench-{secrets.token_hex(4)}",
+            "CUSTODY_S3_CREATE_BUCKET": "true",
             "CUSTODY_RETENTION_SECONDS": "600",
         }
 
@@ -142,8 +152,10 @@ def build_log(root: Path, count: int) -> LocalObjectStore:
     while size < count:
         n = min(batch, count - size)
         result = integrate(
-            old_size=size, new_entries=[entry(size + i) for i in range(n)],
-            read_tile=lambda t: read(tile_path(t)), read_bundle=lambda b: read(bundle_path(b)),
+            old_size=size,
+            new_entries=[entry(size + i) for i in range(n)],
+            read_tile=lambda t: read(tile_path(t)),
+            read_bundle=lambda b: read(bundle_path(b)),
         )
         items: list[tuple[Tile | Bundle, bytes]] = [*result.tiles.items(), *result.bundles.items()]
         for obj, data in items:
@@ -159,11 +171,13 @@ def build_log(root: Path, count: int) -> LocalObjectStore:
 
 
 def _put(store: LocalObjectStore, key: str, data: bytes, *, mutable: bool) -> None:
-    import hashlib
-    import io
-
-    store.put(key, io.BytesIO(data), sha256=hashlib.sha256(data).hexdigest(), size=len(data),
-              mutable=mutable)
+    store.put(
+        key,
+        io.BytesIO(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        mutable=mutable,
+    )
 
 
 def audit_rate(count: int, tmp: Path) -> float:

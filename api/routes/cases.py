@@ -10,7 +10,7 @@ from sqlmodel import func, select
 from starlette.concurrency import run_in_threadpool
 
 from api.context import AppContext, Context, CurrentPrincipal
-from api.database import session_scope
+from api.database import read_scope, session_scope
 from api.ids import new_id
 from api.problems import V1_RESPONSES, not_found
 from api.tables import Case, Ingest
@@ -52,7 +52,7 @@ async def read_case(case_id: str, context: Context, _: CurrentPrincipal) -> Case
 
 
 def _read_case(context: AppContext, case_id: str) -> CaseOut:
-    with session_scope(context.engine) as session:
+    with read_scope(context.engine) as session:
         case = session.get(Case, case_id)
         if case is None:
             raise not_found("case")

@@ -144,7 +144,7 @@ async def _seal(
 async def _attach_receipt(context: AppContext, out: IngestOut, response: Response) -> IngestOut:
     """Wait (bounded) for a checkpoint covering the entry; else answer 202 with a URL."""
     wait = context.settings.receipt_wait_seconds
-    if await context.log.wait_integrated(out.index, wait):
+    if await context.watcher.wait_for(out.index + 1, wait):
         receipt = await run_in_threadpool(context.log.receipt, out.index)
         out.receipt = receipt.decode("utf-8")
     else:
