@@ -14,7 +14,7 @@ from api.database import read_scope
 from api.logstore import CHECKPOINT, LogStore, checkpoint_key
 from api.problems import Problem, not_found, problem_type
 from api.tables import LogState
-from custody.checkpoint import open_checkpoint
+from custody.checkpoint import Checkpoint, open_checkpoint
 from custody.merkle import consistency_proof, inclusion_proof
 from custody.note import Verifier
 from custody.receipt import Receipt, format_receipt
@@ -28,6 +28,7 @@ class LogService:
         self._engine = engine
         self.log_store = log_store
         self.verifier = verifier
+        self._checkpoint_cache: tuple[bytes, Checkpoint] | None = None
 
     def published_size(self) -> int:
         """The size of the newest checkpoint the database knows to be published."""
@@ -50,6 +51,9 @@ class LogService:
         size = self.published_size()
         if not 0 <= index < size:
             raise not_found("log entry")
+        return self._entry(index, size)
+
+    def _entry(self, index: int, size: int) -> bytes:
         bundle_index, offset = divmod(index, 256)
         width = min(256, size - bundle_index * 256)
         entries = decode_bundle(self.log_store.read_bundle(Bundle(bundle_index, width)))
@@ -72,12 +76,22 @@ class LogService:
     def receipt(self, index: int) -> bytes:
         """The tlog-proof receipt of entry `index` against the latest published checkpoint."""
         # The archived copy: immutable, so cached, unlike the mutable `checkpoint` object.
-        signed = self.checkpoint(self.published_size())
-        checkpoint = open_checkpoint(signed, self.verifier)
-        if not 0 <= index < checkpoint.size:
+        signed, checkpoint = self._published_checkpoint()
+        size = checkpoint.size
+        if not 0 <= index < size:
             raise not_found("integrated log entry")
-        proof = self.inclusion(index, checkpoint.size)
-        return format_receipt(Receipt(self.entry(index), index, tuple(proof), signed))
+        proof = inclusion_proof(index, size, read_hash_from_tiles(size, self.log_store.read_tile))
+        return format_receipt(Receipt(self._entry(index, size), index, tuple(proof), signed))
+
+    def _published_checkpoint(self) -> tuple[bytes, Checkpoint]:
+        """The newest published checkpoint, signature checked once per size."""
+        size = self.published_size()
+        cached = self._checkpoint_cache
+        if cached is None or cached[1].size != size:
+            signed = self.checkpoint(size)
+            cached = (signed, open_checkpoint(signed, self.verifier))
+            self._checkpoint_cache = cached
+        return cached
 
     def archived_sizes(self) -> list[int]:
         return self.log_store.archived_sizes()

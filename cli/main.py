@@ -24,6 +24,7 @@ from api.settings import Settings
 from api.stores import build_store
 from cli.audit import report_json, report_text, run_audit, run_verify_receipt
 from custody.errors import CustodyError
+from custody.note import format_signer, format_vkey, generate_signer
 from storage import StorageError
 
 app = typer.Typer(help="Custody: evidence integrity and chain of custody.", no_args_is_help=True)
@@ -85,7 +86,8 @@ def audit(
     ] = None,
     originals: Annotated[bool, typer.Option(help="re-hash every original the log names")] = True,
 ) -> int:
-    """Verify the whole log from its stored objects alone; exit 0 all good, 1 any failure."""
+    """Verify the whole log from its stored objects alone; exit 0 all good, 1 any failure,
+    2 a usage error (bad key, source or state file)."""
     report, state_path = run_audit(
         source,
         vkey=vkey,
@@ -130,6 +132,22 @@ def rebuild_index_command(
         f"Rebuilt {report.events} events and {report.evidence} originals (log size {report.size})."
     )
     return EXIT_OK
+
+
+@admin.command("new-log-key")
+def new_log_key(
+    origin: Annotated[str, typer.Option(help="the log's origin, e.g. custody.your-org.example")],
+) -> None:
+    """Print a new log signing key (for CUSTODY_LOG_PRIVATE_KEY), then its verifier key."""
+    signer = generate_signer(origin)
+    typer.echo(format_signer(signer))
+    typer.echo(format_vkey(signer.verifier()))
+
+
+@admin.command("show-vkey")
+def show_vkey() -> None:
+    """Print the configured log's verifier key (what auditors pass to --vkey)."""
+    typer.echo(format_vkey(load_signer(Settings()).verifier()))
 
 
 @admin.command("check-index")

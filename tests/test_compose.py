@@ -35,7 +35,12 @@ def test_api_environment_names_known_settings_and_no_secrets() -> None:
         assert set(env) <= known, set(env) - known
         assert env["CUSTODY_STORAGE_BACKEND"] == "s3"
         assert env["CUSTODY_DATABASE_URL"].startswith("postgresql+psycopg://")
-        for key in ("CUSTODY_S3_SECRET_ACCESS_KEY", "CUSTODY_S3_ACCESS_KEY_ID"):
+        for key in (
+            "CUSTODY_S3_SECRET_ACCESS_KEY",
+            "CUSTODY_S3_ACCESS_KEY_ID",
+            "CUSTODY_LOG_PRIVATE_KEY",
+            "CUSTODY_LOG_ORIGIN",
+        ):
             assert re.fullmatch(r"\$\{[A-Z0-9_]+:\?[^}]+\}", env[key]), (
                 f"{key} must come from the environment"
             )
