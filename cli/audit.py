@@ -9,17 +9,25 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import typer
+
 from cli.sources import open_source
 from custody.audit import AuditReport, SeenCheckpoint, audit_log, iter_failures
+from custody.errors import CustodyError
 from custody.note import Verifier, parse_vkey
 from custody.receipt import parse_receipt, verify_receipt
 
 
 def load_vkey(value: str) -> Verifier:
-    """A vkey given inline (name+id+key) or as a file holding one."""
+    """A vkey given inline (name+id+key) or as a file holding one; else a usage error."""
     path = Path(value)
-    text = path.read_text().strip() if "+" not in value and path.is_file() else value.strip()
-    return parse_vkey(text)
+    try:
+        text = path.read_text().strip() if "+" not in value and path.is_file() else value.strip()
+        return parse_vkey(text)
+    except (CustodyError, OSError, ValueError) as exc:
+        raise typer.BadParameter(
+            f"not a verifier key (name+id+key) nor a file holding one: {exc}", param_hint="--vkey"
+        ) from exc
 
 
 def default_state_path(verifier: Verifier) -> Path:
@@ -42,9 +50,12 @@ def run_audit(
     verifier = load_vkey(vkey)
     state_path = state or default_state_path(verifier)
     seen = _load_state(state_path)
-    log = open_source(
-        source, log_prefix=log_prefix, endpoint_url=endpoint_url, region=region, token=token
-    )
+    try:
+        log = open_source(
+            source, log_prefix=log_prefix, endpoint_url=endpoint_url, region=region, token=token
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="SOURCE") from exc
     report = audit_log(
         log, verifier, seen=seen, open_original=log.open_original if check_originals else None
     )
@@ -83,8 +94,14 @@ def report_text(report: AuditReport, state_path: Path) -> str:
 def _load_state(path: Path) -> SeenCheckpoint | None:
     if not path.exists():
         return None
-    data = json.loads(path.read_text())
-    return SeenCheckpoint(int(data["size"]), bytes.fromhex(data["root"]))
+    try:
+        data = json.loads(path.read_text())
+        return SeenCheckpoint(int(data["size"]), bytes.fromhex(data["root"]))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        # Auditing without it would silently forget what was seen: refuse, as a usage error.
+        raise typer.BadParameter(
+            f"{path} is not an audit state file: {exc!r}", param_hint="--state"
+        ) from exc
 
 
 def _save_state(path: Path, seen: SeenCheckpoint) -> None:

@@ -9,6 +9,7 @@ and found; the audit goes on after a failure.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
@@ -16,12 +17,13 @@ from typing import BinaryIO, Protocol
 from custody.checkpoint import Checkpoint, open_checkpoint
 from custody.errors import CustodyError
 from custody.events import decode_entry
-from custody.merkle import MerkleFrontier, leaf_hash, root_from_leaf_hashes
+from custody.merkle import HASH_SIZE, MerkleFrontier, leaf_hash, root_from_leaf_hashes
 from custody.note import Verifier
 from custody.tiles import Bundle, Tile, bundle_path, decode_bundle, tile_path
 
 WIDTH = 256
 READ_CHUNK = 1024 * 1024
+_SHA256 = re.compile(r"[0-9a-f]{64}")  # as custody.events writes subjects
 
 
 class LogSource(Protocol):
@@ -82,39 +84,56 @@ def audit_log(
     if checkpoint is None:
         return report
     report.size, report.root = checkpoint.size, checkpoint.root
-    archived = _archived(source, verifier, report, checkpoint.size)
-    wanted = dict(archived)
-    if seen is not None:
-        if seen.size > checkpoint.size:
-            report.fail(
-                "checkpoint",
-                "rolled back: smaller than a checkpoint seen before",
-                f"size >= {seen.size}",
-                f"size {checkpoint.size}",
-            )
-        else:
-            wanted.setdefault(seen.size, seen.root)
-    roots, subjects = _walk(source, checkpoint.size, report, set(wanted))
-    if roots.get(checkpoint.size, checkpoint.root) != checkpoint.root:
+    if seen is not None and seen.size > checkpoint.size:
+        report.fail(
+            "checkpoint",
+            "rolled back: smaller than a checkpoint seen before",
+            f"size >= {seen.size}",
+            f"size {checkpoint.size}",
+        )
+    # The integrator archives every checkpoint before publishing it, so the latest and the
+    # one last seen must have archives even where the source cannot list them (HTTP).
+    required = {checkpoint.size} | ({seen.size} if seen and seen.size <= checkpoint.size else set())
+    archived = _archived(source, verifier, report, checkpoint.size, required)
+    walk = _walk(source, checkpoint.size, report, set(archived) | required)
+    _compare_roots(walk, checkpoint, archived, seen, report)
+    if open_original is not None:
+        _check_originals(walk.subjects, open_original, report)
+    return report
+
+
+def _compare_roots(
+    walk: _Walk,
+    checkpoint: Checkpoint,
+    archived: dict[int, bytes],
+    seen: SeenCheckpoint | None,
+    report: AuditReport,
+) -> None:
+    """Compare the roots recomputed from the entries with every root signed or seen."""
+    if walk.roots[checkpoint.size] != checkpoint.root:
         report.fail(
             "checkpoint",
             "root does not match the entries",
             checkpoint.root.hex(),
-            roots[checkpoint.size].hex(),
+            walk.roots[checkpoint.size].hex(),
         )
-    for size, root in sorted(wanted.items()):
-        label = (
-            "last seen checkpoint"
-            if seen and size == seen.size and size not in archived
-            else f"checkpoints/{size}"
-        )
-        if size in roots and roots[size] != root:
+        _name_changed_entries(walk, report)
+    for size, root in sorted(archived.items()):
+        if walk.roots[size] != root:
             report.fail(
-                label, "inconsistent with the log: its root differs", root.hex(), roots[size].hex()
+                f"checkpoints/{size}",
+                "inconsistent with the log: its root differs",
+                root.hex(),
+                walk.roots[size].hex(),
             )
-    if open_original is not None:
-        _check_originals(subjects, open_original, report)
-    return report
+    if seen is not None and walk.roots.get(seen.size, seen.root) != seen.root:
+        # Caught only here when the key holder re-signed a rewritten history, archives too.
+        report.fail(
+            "last seen checkpoint",
+            f"the log was rewritten: its root at size {seen.size} is not the one seen before",
+            seen.root.hex(),
+            walk.roots[seen.size].hex(),
+        )
 
 
 def _open(
@@ -132,10 +151,10 @@ def _open(
 
 
 def _archived(
-    source: LogSource, verifier: Verifier, report: AuditReport, size: int
+    source: LogSource, verifier: Verifier, report: AuditReport, size: int, required: set[int]
 ) -> dict[int, bytes]:
     roots: dict[int, bytes] = {}
-    for archived in source.archived_sizes():
+    for archived in sorted(set(source.archived_sizes()) | required):
         report.checkpoints += 1
         checkpoint = _open(source, f"checkpoints/{archived}", verifier, report)
         if checkpoint is None:
@@ -156,44 +175,63 @@ def _archived(
     return roots
 
 
-def _walk(
-    source: LogSource, size: int, report: AuditReport, sizes: set[int]
-) -> tuple[dict[int, bytes], dict[str, int]]:
+@dataclass
+class _Walk:
+    roots: dict[int, bytes] = field(default_factory=dict)  # recomputed, at the sizes asked
+    subjects: dict[str, int] = field(default_factory=dict)  # sha256 -> size, ingested
+    unread: set[int] = field(default_factory=set)  # bundles whose entries are unknown
+    leaves: list[_LeafMismatch] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _LeafMismatch:
+    """A level-0 tile whose stored hash at `index` is not the hash of the entry there."""
+
+    index: int
+    tile: Tile  # at level 0, the tile of a bundle has the bundle's index and width
+    stored: bytes
+    recomputed: bytes
+
+
+def _walk(source: LogSource, size: int, report: AuditReport, sizes: set[int]) -> _Walk:
     """Recompute leaves from bundles, check every tile, and note the roots at `sizes`."""
-    subjects: dict[str, int] = {}
-    tiles = _TileChecker(source, report)
+    walk = _Walk()
+    tiles = _TileChecker(source, report, walk.leaves)
     frontier = MerkleFrontier.empty()
-    roots: dict[int, bytes] = {0: frontier.root()} if 0 in sizes else {}
+    walk.roots[0] = frontier.root()
     for start in range(0, size, WIDTH):
-        width = min(WIDTH, size - start)
-        leaves = _bundle_leaves(source, Bundle(start // WIDTH, width), start, report, subjects)
+        bundle = Bundle(start // WIDTH, min(WIDTH, size - start))
+        leaves = _bundle_leaves(source, bundle, start, report, walk.subjects)
+        if leaves is None:
+            walk.unread.add(bundle.index)
+            leaves = [bytes(32)] * bundle.width
         report.entries += len(leaves)
         done = 0
-        for boundary in sorted(n - start for n in sizes if start < n <= start + width):
+        for boundary in sorted(n - start for n in sizes if start < n <= start + bundle.width):
             frontier = frontier.append(leaves[done:boundary])
-            roots[start + boundary] = frontier.root()
+            walk.roots[start + boundary] = frontier.root()
             done = boundary
         frontier = frontier.append(leaves[done:])
         tiles.push(0, leaves)
-    roots[size] = frontier.root()
+    walk.roots[size] = frontier.root()
     tiles.finish()
-    return roots, subjects
+    return walk
 
 
 def _bundle_leaves(
     source: LogSource, bundle: Bundle, start: int, report: AuditReport, subjects: dict[str, int]
-) -> list[bytes]:
-    """The leaf hashes of one bundle's entries; zero hashes where the bundle is unreadable."""
+) -> list[bytes] | None:
+    """The leaf hashes of one bundle's entries; None where the bundle is unreadable."""
     path = bundle_path(bundle)
     data = source.read(path)
     if data is None:
         report.fail(path, "missing")
-        return [bytes(32)] * bundle.width
+        return None
     try:
         entries = decode_bundle(data)
     except CustodyError as exc:
         report.fail(path, f"not a valid entry bundle: {exc}")
-        return [bytes(32)] * bundle.width
+        return None
     if len(entries) != bundle.width:
         report.fail(path, "wrong number of entries", str(bundle.width), str(len(entries)))
         entries = (entries + [b""] * bundle.width)[: bundle.width]
@@ -202,23 +240,53 @@ def _bundle_leaves(
     return [leaf_hash(entry) for entry in entries]
 
 
+def _name_changed_entries(walk: _Walk, report: AuditReport) -> None:
+    """Name the entries whose leaf hash differs from their level-0 tile's.
+
+    Called only when the entries do not hash to the signed root: then the signature says the
+    entries, not the tiles, were changed (had the root matched, the tiles would be wrong).
+    """
+    named = {f.where for f in report.failures}
+    for leaf in walk.leaves:
+        where = f"entry {leaf.index}"
+        if leaf.tile.index in walk.unread or where in named:
+            continue
+        bundle = bundle_path(Bundle(leaf.tile.index, leaf.tile.width))
+        report.fail(
+            where,
+            f"changed in {bundle}: its leaf hash is not the one {tile_path(leaf.tile)} holds, "
+            "and the entries do not hash to the signed root",
+            leaf.stored.hex(),
+            leaf.recomputed.hex(),
+        )
+
+
 def _note_subject(entry: bytes, index: int, report: AuditReport, subjects: dict[str, int]) -> None:
     try:
         event = decode_entry(entry)
     except CustodyError as exc:
         report.fail(f"entry {index}", f"not a canonical custody event: {exc}")
         return
+    if event.get("type") != "ingested":
+        return
     subject = event.get("subject")
-    if event.get("type") == "ingested" and isinstance(subject, dict):
-        subjects.setdefault(str(subject.get("sha256")), int(subject.get("size", -1)))
+    sha256, size = (
+        (subject.get("sha256"), subject.get("size")) if isinstance(subject, dict) else ("", "")
+    )
+    # A changed entry must be a failure, not a crash, nor a path to open outside originals.
+    if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256) or type(size) is not int:
+        report.fail(f"entry {index}", "an ingested event without its subject's sha256 and size")
+        return
+    subjects.setdefault(sha256, size)
 
 
 class _TileChecker:
     """Builds every tile bottom-up from recomputed hashes and compares it with the stored one."""
 
-    def __init__(self, source: LogSource, report: AuditReport) -> None:
+    def __init__(self, source: LogSource, report: AuditReport, leaves: list[_LeafMismatch]) -> None:
         self._source = source
         self._report = report
+        self._leaves = leaves  # where a level-0 tile and the entries disagree
         self._rows: list[list[bytes]] = []  # per level: hashes of its unfinished tile
         self._done: list[int] = []  # per level: full tiles checked so far
 
@@ -248,13 +316,23 @@ class _TileChecker:
             self._report.fail(path, "missing")
             return
         want = b"".join(expected)
-        if data != want:
-            self._report.fail(
-                path,
-                "tile differs from the hashes recomputed from the entries",
-                _digest(want),
-                _digest(data),
-            )
+        if data == want:
+            return
+        if tile.level == 0 and len(data) == len(want):
+            self._note_leaves(tile, data, expected)
+        self._report.fail(
+            path,
+            "tile differs from the hashes recomputed from the entries",
+            _digest(want),
+            _digest(data),
+        )
+
+    def _note_leaves(self, tile: Tile, data: bytes, expected: list[bytes]) -> None:
+        for offset, recomputed in enumerate(expected):
+            stored = data[offset * HASH_SIZE : (offset + 1) * HASH_SIZE]
+            if stored != recomputed:
+                index = tile.index * WIDTH + offset
+                self._leaves.append(_LeafMismatch(index, tile, stored, recomputed))
 
 
 def _check_originals(
