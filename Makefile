@@ -32,13 +32,14 @@ unit: $(VENV)/.dev
 	$(BIN)/pytest -m "not postgres and not s3" tests
 
 # Independent tools the tests check our formats with: Go's sumdb/note and sumdb/tlog
-# (Debian's golang-golang-x-mod-dev) and openssl.
+# (Debian's golang-golang-x-mod-dev), ExifTool, and openssl.
 test-tools:
-	@if ! command -v go >/dev/null || [ ! -d /usr/share/gocode/src/golang.org/x/mod ]; then \
+	@if ! command -v go >/dev/null || [ ! -d /usr/share/gocode/src/golang.org/x/mod ] \
+	    || ! command -v exiftool >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	      golang-go golang-golang-x-mod-dev >/dev/null; \
-	  else echo "test-tools: not root; install golang-go golang-golang-x-mod-dev to run the Go interop tests"; fi; \
+	      golang-go golang-golang-x-mod-dev libimage-exiftool-perl >/dev/null; \
+	  else echo "test-tools: not root; install golang-go golang-golang-x-mod-dev libimage-exiftool-perl"; fi; \
 	fi
 
 test: $(VENV)/.dev lint test-tools
