@@ -9,12 +9,16 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from custody.errors import EventError
 from custody.events import (
     MAX_ENTRY_BYTES,
     CustodyEvent,
     Subject,
+    canonical_json,
     decode_entry,
     encode_entry,
     format_time,
@@ -223,3 +227,39 @@ def test_entries_over_64_kib_are_rejected() -> None:
     assert len(json.dumps(event.to_json(), separators=(",", ":"))) == MAX_ENTRY_BYTES + 1
     with pytest.raises(EventError, match=f"{MAX_ENTRY_BYTES + 1} bytes"):
         encode_entry(event)
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**60), 2**60)
+    | st.text()
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(JSON_VALUES)
+@settings(max_examples=400, deadline=None)
+def test_canonical_json_is_rfc8785(value: object) -> None:
+    try:
+        expected = rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, ValueError, UnicodeError):
+        return  # not representable (e.g. a lone surrogate): nothing to compare
+    assert canonical_json(value) == expected
+
+
+def test_canonical_json_control_characters_and_unicode() -> None:
+    value = {"b": '\u0000\u001f\n\t"\\/\u007f\u2028é😀', "a": [1, -(2**53) + 1, True, None]}
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+@pytest.mark.parametrize("value", [{"a": 1.5}, {"é": "x"}, {"c": [0.1, 1e21]}, {"d": -2.0}])
+def test_decode_entry_accepts_canonical_entries_outside_the_fast_path(value: object) -> None:
+    entry = rfc8785.dumps(value)
+    assert decode_entry(entry) == json.loads(entry)
+    with pytest.raises(EventError):
+        decode_entry(entry + b" ")
