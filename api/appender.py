@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from api.database import session_scope
+from api.sequencer import lock_sequence
 
 T = TypeVar("T")
 log = logging.getLogger("custody.appender")
@@ -88,6 +89,7 @@ class Appender:
         results: list[tuple[_Work, Any, BaseException | None]] = []
         try:
             with session_scope(self._engine) as session:
+                lock_sequence(session)
                 for work in batch:
                     results.append(_run_one(session, work))
         except BaseException as exc:  # the commit failed: nothing of the batch happened

@@ -15,6 +15,7 @@ from api.logstore import CHECKPOINT, LogStore, checkpoint_key
 from api.problems import Problem, not_found, problem_type
 from api.tables import LogState
 from custody.checkpoint import Checkpoint, open_checkpoint
+from custody.errors import CustodyError
 from custody.merkle import consistency_proof, inclusion_proof
 from custody.note import Verifier
 from custody.receipt import Receipt, format_receipt
@@ -89,7 +90,20 @@ class LogService:
         cached = self._checkpoint_cache
         if cached is None or cached[1].size != size:
             signed = self.checkpoint(size)
-            cached = (signed, open_checkpoint(signed, self.verifier))
+            try:
+                cached = (signed, open_checkpoint(signed, self.verifier))
+            except CustodyError as exc:
+                # Our own archived checkpoint does not verify with our key: a misconfigured
+                # deployment (replicas with different keys) or a tampered store.
+                log.error("checkpoint %d does not verify with this server's key: %s", size, exc)
+                raise Problem(
+                    500,
+                    "Log key mismatch",
+                    "This server cannot verify its log's checkpoint with its own key; the "
+                    "operator must check CUSTODY_LOG_PRIVATE_KEY and CUSTODY_LOG_ORIGIN on every "
+                    "replica, and run `custody audit`.",
+                    type_=problem_type("log-key-mismatch"),
+                ) from exc
             self._checkpoint_cache = cached
         return cached
 

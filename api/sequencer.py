@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlmodel import Session, col
 
 from api.tables import LogEvent, LogSequence
@@ -39,3 +39,16 @@ def append_event(session: Session, event: CustodyEvent, *, now: datetime) -> int
     )
     session.flush()
     return index
+
+
+def lock_sequence(session: Session) -> None:
+    """Take the sequence row's lock first in a transaction that appends after other writes.
+
+    Every appender then takes its locks in the same order (sequence row, then the rows it
+    inserts), so two processes' group commits queue instead of deadlocking on PostgreSQL.
+    SQLite needs nothing: its transactions begin with the database's write lock.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            select(col(LogSequence.next_index)).where(col(LogSequence.id) == 1).with_for_update()
+        )
