@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.e2e.servers import create_user, running_service
+from tests.e2e.servers import create_case, create_user, running_service
 
 BLOCK = 8 * 1024 * 1024
 MIB = 1024 * 1024
@@ -84,18 +84,6 @@ def upload_mb_s(
     if response.status != 201:
         raise RuntimeError(f"upload failed: {response.status} {body}")
     return size / MIB / elapsed, body
-
-
-def create_case(base_url: str, token: str) -> str:
-    host, port = base_url.removeprefix("http://").split(":")
-    conn = http.client.HTTPConnection(host, int(port))
-    conn.request(
-        "POST",
-        "/v1/cases",
-        body=json.dumps({"title": "bench"}),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
-    return str(json.loads(conn.getresponse().read())["id"])
 
 
 def main() -> None:

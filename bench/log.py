@@ -41,7 +41,7 @@ from custody.merkle import MerkleFrontier, leaf_hash
 from custody.note import generate_signer
 from custody.tiles import Bundle, Tile, bundle_path, integrate, tile_path
 from storage.local import LocalObjectStore
-from tests.e2e.servers import create_user, running_service, throwaway_database
+from tests.e2e.servers import create_case, create_user, running_service, throwaway_database
 from tests.servers import seaweedfs
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -101,18 +101,6 @@ class Load:
         for t in threads:
             t.join()
         return len(self.latencies) / (time.perf_counter() - start)
-
-
-def create_case(base_url: str, token: str) -> str:
-    host, port = base_url.removeprefix("http://").split(":")
-    conn = http.client.HTTPConnection(host, int(port))
-    conn.request(
-        "POST",
-        "/v1/cases",
-        body=json.dumps({"title": "bench"}),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
-    return str(json.loads(conn.getresponse().read())["id"])
 
 
 def measure(env: dict[str, str], data_dir: Path, clients: int, seconds: float) -> Load:

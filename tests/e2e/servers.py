@@ -117,3 +117,27 @@ def throwaway_database() -> Iterator[str]:
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def custody_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real `custody` command and capture what it prints."""
+    return subprocess.run(
+        [CUSTODY, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env or dict(os.environ),
+    )
+
+
+def create_case(base_url: str, token: str, title: str = "bench") -> str:
+    """Create a case over HTTP (for benchmarks, which use no test client) and return its id."""
+    response = httpx.post(
+        f"{base_url}/v1/cases",
+        json={"title": title},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+    )
+    response.raise_for_status()
+    return str(response.json()["id"])

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import sqlite3
 import stat
-import subprocess
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +23,7 @@ from custody.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from custody.note import Verifier, generate_signer, parse_vkey
 from custody.tiles import decode_bundle
 from tests.e2e.conftest import base_env
-from tests.e2e.servers import CUSTODY, Service, running_service
+from tests.e2e.servers import Service, custody_cli, running_service
 from tests.e2e.test_ingest import new_case
 
 FILES = 300  # one full tile (tile/0/000) and a partial one (tile/0/001.p/44) at level 0
@@ -85,17 +83,6 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> PublishedLog:
         wait_for_size(service, parse_vkey(vkey), FILES)
         token = service.token
     return PublishedLog(data_dir, env, token, vkey, files)
-
-
-def custody_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [CUSTODY, *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env=env or dict(os.environ),
-    )
 
 
 def audit(log: PublishedLog, objects: Path, state: Path) -> tuple[int, dict[str, Any]]:

@@ -26,9 +26,8 @@ from custody.merkle import verify_consistency
 from custody.note import Verifier, parse_vkey
 from custody.receipt import parse_receipt, verify_receipt
 from tests.e2e.conftest import base_env
-from tests.e2e.servers import Service, create_user, running_service
+from tests.e2e.servers import Service, create_user, custody_cli, running_service
 from tests.e2e.test_ingest import new_case
-from tests.e2e.test_log import custody_cli
 
 SEED = 20261128
 KILLS = 3

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import subprocess
 import time
 from pathlib import Path
 
@@ -15,19 +14,8 @@ import pytest
 from custody.checkpoint import open_checkpoint
 from custody.merkle import leaf_hash, verify_consistency, verify_inclusion
 from custody.note import parse_vkey
-from tests.e2e.servers import CUSTODY, Service, running_service
+from tests.e2e.servers import Service, custody_cli, running_service
 from tests.e2e.test_ingest import new_case
-
-
-def custody_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [CUSTODY, *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env=env or dict(os.environ),
-    )
 
 
 def ingest(client: httpx.Client, case: str, data: bytes) -> dict[str, object]:

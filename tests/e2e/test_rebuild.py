@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,17 +19,11 @@ from custody.checkpoint import open_checkpoint
 from custody.note import parse_vkey
 from custody.tiles import decode_bundle, encode_bundle
 from tests.e2e.conftest import base_env
-from tests.e2e.servers import CUSTODY, Service, running_service, throwaway_database
+from tests.e2e.servers import Service, custody_cli, running_service, throwaway_database
 from tests.e2e.test_ingest import new_case
 
 EVENT_COLUMNS = ("index", "event_id", "type", "subject_sha256", "case_id", "entry", "created_at")
 EVIDENCE_COLUMNS = ("sha256", "size", "media_type", "digests_json", "storage_key", "first_seen_at")
-
-
-def custody_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [CUSTODY, *args], capture_output=True, text=True, timeout=300, check=False, env=env
-    )
 
 
 def database_url(env: dict[str, str]) -> str:
