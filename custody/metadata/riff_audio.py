@@ -1,0 +1,86 @@
+"""WAV sharing copies (RIFF WAVE, Multimedia Programming Interface 1.0): an allowlist of chunks."""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+from custody.metadata.audio_common import (
+    Chunk,
+    Piece,
+    Plan,
+    PlannedStripper,
+    Span,
+    iff_chunks,
+    printable,
+    read_at,
+    source_size,
+)
+from custody.metadata.base import StripError
+
+# Kept: the format, the fact chunk (sample count of compressed formats) and the samples.
+# Everything else goes: LIST/INFO (artist, comments, dates), bext (BWF originator and
+# origination date and time), iXML and axml (production metadata), id3/ID3, _PMX (XMP),
+# cue/smpl/inst/adtl (markers and their labels), PEAK, junk and pad.
+_KEPT = (b"fmt ", b"fact", b"data")
+
+
+def _container_end(source: BinaryIO, size: int) -> int:
+    head = read_at(source, 0, 12, "RIFF header") if size >= 12 else b""
+    if head[:4] in (b"RF64", b"BW64"):
+        raise StripError("RF64/BW64 (WAV over 4 GiB) is not supported")
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        raise StripError("not a RIFF WAVE file")
+    end = 8 + int.from_bytes(head[4:8], "little")
+    # The odd last chunk's pad byte may be missing at the end of the file.
+    if end > size and not (end == size + 1 and size % 2):
+        raise StripError("the RIFF size runs past the end of the file")
+    if end < size:
+        raise StripError(f"{size - end} bytes after the RIFF chunk (not parsed)")
+    return min(end, size)
+
+
+def _pick(chunks: list[Chunk], removed: list[str]) -> dict[bytes, Chunk]:
+    kept: dict[bytes, Chunk] = {}
+    for chunk in chunks:
+        if chunk.id not in _KEPT:
+            removed.append(printable(chunk.id))
+        elif chunk.id in kept:
+            raise StripError(f"more than one {printable(chunk.id)!r} chunk")
+        elif chunk.id == b"data" and b"fmt " not in kept:
+            raise StripError("'data' before 'fmt ' (RIFF WAVE requires the format first)")
+        else:
+            kept[chunk.id] = chunk
+    if b"data" not in kept:
+        raise StripError("no 'data' chunk")
+    if kept[b"fmt "].size < 16:  # PCMWAVEFORMAT is 16 bytes, its extensions are longer
+        raise StripError("'fmt ' chunk too short")
+    return kept
+
+
+def _plan(source: BinaryIO) -> Plan:
+    removed: list[str] = []
+    end = _container_end(source, source_size(source))
+    kept = _pick(list(iff_chunks(source, 12, end, "little")), removed)
+    pieces: list[Piece] = []
+    length = 4  # "WAVE"
+    for kind in _KEPT:
+        chunk = kept.get(kind)
+        if chunk is None:
+            continue
+        pad = b"\0" * (chunk.size & 1)  # written as zero: the source's pad byte could be anything
+        header = kind + chunk.size.to_bytes(4, "little")
+        pieces += [header, Span(chunk.start, chunk.size, content=kind == b"data"), pad]
+        length += 8 + chunk.size + len(pad)
+    return Plan(tuple(removed), [b"RIFF" + length.to_bytes(4, "little") + b"WAVE", *pieces])
+
+
+class WavStripper(PlannedStripper):
+    """Keeps 'fmt ', 'fact' and 'data' (samples byte for byte); drops every other chunk."""
+
+    name = "wav"
+    version = "1"
+    media_types = frozenset({"audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave"})
+    content_kind = "riff-wave-data"
+
+    def plan(self, source: BinaryIO) -> Plan:
+        return _plan(source)
