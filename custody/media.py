@@ -107,11 +107,23 @@ def _ogg(head: bytes) -> str | None:
 
 def _mp3(head: bytes) -> str | None:
     if head[:3] == b"ID3":
-        return "audio/mpeg"
+        return _behind_id3(head)
     # MPEG audio frame sync: 11 set bits, layer bits not 00 (ISO/IEC 11172-3 §2.4.2.3).
     if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0 and head[1] & 0x06:
         return "audio/mpeg"
     return None
+
+
+def _behind_id3(head: bytes) -> str:
+    """What follows an ID3v2 tag: some encoders put one in front of FLAC, not only MP3."""
+    if len(head) < 10:
+        return "audio/mpeg"
+    # ID3v2.4 §3.1: a 28-bit syncsafe size after the 10-byte header, plus a footer if flagged.
+    size = 10 + sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(head[6:10]))
+    size += 10 if head[5] & 0x10 else 0
+    if head[size : size + 4] == b"fLaC":
+        return "audio/flac"
+    return "audio/mpeg"
 
 
 def _tiff(head: bytes) -> str | None:

@@ -371,3 +371,11 @@ def test_corpus_files_are_detected_as_their_extension_says() -> None:
 def test_corpus_known_exceptions_are_in_the_corpus() -> None:
     names = set(corpus_files())
     assert set(KNOWN_EXCEPTIONS) <= names
+
+
+def test_flac_behind_an_id3_tag_is_flac() -> None:
+    tag = b"ID3\x04\x00\x00" + bytes([0, 0, 0, 20]) + b"\x00" * 20
+    assert detect_media_type(tag + b"fLaC\x00\x00\x00\x22") == "audio/flac"
+    assert detect_media_type(tag + b"\xff\xfb\x90\x64") == "audio/mpeg"
+    footer = b"ID3\x04\x00\x10" + bytes([0, 0, 0, 20]) + b"\x00" * 20 + b"3DI" + b"\x00" * 7
+    assert detect_media_type(footer + b"fLaC") == "audio/flac"
