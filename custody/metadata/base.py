@@ -70,7 +70,11 @@ class Stripper(Protocol):
     media_types: frozenset[str]
 
     def strip(self, source: BinaryIO, sink: BinaryIO) -> StripReport:
-        """Write the copy of `source` to `sink`; raise StripError when it cannot be made safely."""
+        """Write the copy of `source` to `sink`; raise StripError when it cannot be made safely.
+
+        Strippers stream, so after a StripError `sink` may hold part of a copy: discard it.
+        Some formats (WebP, TIFF) need a seekable `source` and refuse a stream.
+        """
         ...
 
     def content_digest(self, source: BinaryIO) -> str:

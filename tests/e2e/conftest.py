@@ -16,6 +16,9 @@ from tests.e2e.servers import Service, running_service, throwaway_database
 def base_env(data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
     env["CUSTODY_DATA_DIR"] = str(data_dir)
+    # Tests ingest one file at a time: publish at once rather than gathering a batch.
+    env["CUSTODY_LOG_BATCH_DELAY_MS"] = "0"
+    env["CUSTODY_LOG_POLL_MS"] = "20"
     return env
 
 
