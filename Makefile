@@ -38,8 +38,8 @@ test-tools:
 	    || ! command -v exiftool >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	      golang-go golang-golang-x-mod-dev libimage-exiftool-perl >/dev/null; \
-	  else echo "test-tools: not root; install golang-go golang-golang-x-mod-dev libimage-exiftool-perl"; fi; \
+	      golang-go golang-golang-x-mod-dev libimage-exiftool-perl libarchive-zip-perl >/dev/null; \
+	  else echo "test-tools: not root; install golang-go golang-golang-x-mod-dev libimage-exiftool-perl libarchive-zip-perl"; fi; \
 	fi
 
 test: $(VENV)/.dev lint test-tools

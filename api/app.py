@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.appender import Appender
 from api.context import AppContext
+from api.copies import CopyService
 from api.database import build_engine, migrate
 from api.evidence import EvidenceService
 from api.integrator import Integrator, IntegratorConfig
@@ -22,7 +23,7 @@ from api.keys import load_signer
 from api.logservice import LogService, SizeWatcher
 from api.logstore import LogStore
 from api.problems import install_handlers
-from api.routes import cases, evidence, health
+from api.routes import cases, copies, evidence, health
 from api.routes import log as log_routes
 from api.settings import Settings
 from api.stores import build_store, prepare_store
@@ -74,7 +75,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_handlers(app)
-    for module in (health, cases, evidence, log_routes):
+    for module in (health, cases, evidence, copies, log_routes):
         app.include_router(module.router)
     app.include_router(log_routes.raw)
     return app
@@ -114,15 +115,20 @@ def compose(
         ),
         on_publish=watcher.published,
     )
+    appender = Appender(engine, on_commit=integrator.notify)
     return AppContext(
         settings=settings,
         engine=engine,
         store=store,
         evidence=EvidenceService(
+            engine=engine, store=store, retention=retention, appender=appender
+        ),
+        copies=CopyService(
             engine=engine,
             store=store,
+            appender=appender,
             retention=retention,
-            appender=Appender(engine, on_commit=integrator.notify),
+            staging=settings.resolved_staging_dir,
         ),
         log=log_service,
         integrator=integrator,

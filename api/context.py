@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal, authenticate
+from api.copies import CopyService
 from api.evidence import EvidenceService
 from api.integrator import Integrator
 from api.logservice import LogService, SizeWatcher
@@ -25,6 +26,7 @@ class AppContext:
     engine: Engine
     store: ObjectStore
     evidence: EvidenceService
+    copies: CopyService
     log: LogService
     integrator: Integrator
     watcher: SizeWatcher

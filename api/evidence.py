@@ -17,10 +17,13 @@ from api.database import read_scope
 from api.ids import new_id
 from api.problems import not_found
 from api.sequencer import append_event
+from api.sidecar import read_sidecar, seal_sidecar
 from api.staging import StagedFile
 from api.tables import Case, Evidence, Ingest, LogEvent
 from custody.events import Subject, decode_entry, ingested
 from custody.media import detect_media_type
+from custody.metadata.base import Metadata
+from custody.metadata.extract import extract_metadata
 from storage import ObjectStore
 
 
@@ -48,6 +51,8 @@ class IngestResult:
     event_id: str
     received_at: datetime
     stored: bool  # False when the same bytes were already sealed
+    metadata: Metadata
+    metadata_sha256: str
 
 
 class EvidenceService:
@@ -87,6 +92,9 @@ class EvidenceService:
                 )
             stored = put.created
         media_type = detect_media_type(staged.head)
+        # Never blocks ingest: extraction records parser failures instead of raising.
+        metadata = extract_metadata(staged.path, media_type)
+        sidecar = seal_sidecar(self._store, metadata, sha256, retain_until=now + self._retention)
         extra = {k: v for k, v in staged.digests.items() if k != "sha256"}
         event_id = new_id("e")
         event = ingested(
@@ -95,6 +103,7 @@ class EvidenceService:
             actor=request.actor_id,
             case=request.case_id,
             subject=Subject(sha256=sha256, size=staged.size, media_type=media_type, digests=extra),
+            sidecar=sidecar,
         )
 
         def record(session: Session) -> int:
@@ -109,6 +118,7 @@ class EvidenceService:
                     digests_json=json.dumps(extra, sort_keys=True),
                     storage_key=key,
                     first_seen_at=now,
+                    metadata_sha256=sidecar,
                 ),
             )
             index = append_event(session, event, now=now)
@@ -122,6 +132,7 @@ class EvidenceService:
                     declared_media_type=request.declared_media_type,
                     received_at=now,
                     event_index=index,
+                    metadata_sha256=sidecar,
                 )
             )
             session.flush()
@@ -138,6 +149,8 @@ class EvidenceService:
             event_id=event_id,
             received_at=now,
             stored=stored,
+            metadata=metadata,
+            metadata_sha256=sidecar,
         )
 
     def close(self) -> None:
@@ -178,6 +191,17 @@ class EvidenceService:
             "events": [
                 {"index": e.index, "type": e.type, "entry": decode_entry(e.entry)} for e in events
             ],
+        }
+
+    def metadata(self, sha256: str) -> dict[str, Any]:
+        """The sealed metadata sidecar of an original, as stored."""
+        with read_scope(self._engine) as session:
+            evidence = session.get(Evidence, sha256)
+        if evidence is None or evidence.metadata_sha256 is None:
+            raise not_found("evidence metadata")
+        return {
+            "sha256": evidence.metadata_sha256,
+            **read_sidecar(self._store, evidence.metadata_sha256),
         }
 
     def storage_key(self, sha256: str) -> tuple[str, int]:

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from custody.errors import CustodyError, DigestHeaderError, DigestMismatchError, EventError
+from custody.metadata.base import StripError, UnsupportedFormatError
 from storage import StorageError
 
 PROBLEM_JSON = "application/problem+json"
@@ -104,6 +105,24 @@ def from_domain(exc: CustodyError) -> Problem:
             "Malformed digest header",
             f"{exc}. Use RFC 9530 syntax, e.g. sha-256=:BASE64:.",
             type_=problem_type("malformed-digest"),
+        )
+    if isinstance(exc, UnsupportedFormatError):
+        return Problem(
+            415,
+            "Unsupported format",
+            f"Sharing copies cannot be made of {exc.media_type} files yet; the original stays "
+            "sealed and can still be exported whole.",
+            type_=problem_type("unsupported-format"),
+            supported=list(exc.supported),
+        )
+    if isinstance(exc, StripError):
+        return Problem(
+            422,
+            "Copy refused",
+            f"No sharing copy was released: {exc.reason}. Nothing was stored or logged; the "
+            "original is unchanged. Share a redacted export made by hand instead.",
+            type_=problem_type("copy-refused"),
+            found=list(exc.found),
         )
     if isinstance(exc, EventError):
         return Problem(400, "Invalid event", str(exc), type_=problem_type("invalid-event"))

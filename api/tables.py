@@ -76,6 +76,7 @@ class Evidence(SQLModel, table=True):
     digests_json: str = Field(default="{}", description="extra digests, JSON object")
     storage_key: str = Field(max_length=1024)
     first_seen_at: datetime = Field(sa_column=_utc())
+    metadata_sha256: str | None = Field(default=None, max_length=64)  # sealed sidecar
 
 
 class Ingest(SQLModel, table=True):
@@ -91,6 +92,7 @@ class Ingest(SQLModel, table=True):
     declared_media_type: str | None = Field(default=None, max_length=255)
     received_at: datetime = Field(sa_column=_utc())
     event_index: int = Field(sa_column=Column(BigInteger, nullable=False, unique=True))
+    metadata_sha256: str | None = Field(default=None, max_length=64)
 
 
 class LogEvent(SQLModel, table=True):
@@ -135,3 +137,24 @@ class LogState(SQLModel, table=True):
     lease_holder: str | None = Field(default=None, max_length=64)
     lease_expires_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     updated_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class SharingCopy(SQLModel, table=True):
+    """A sharing copy: stripped of metadata, linked to its original by a `derived` event."""
+
+    __tablename__ = "copies"
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    original_sha256: str = Field(foreign_key="evidence.sha256", index=True, max_length=64)
+    case_id: str = Field(foreign_key="cases.id", max_length=64)
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    media_type: str = Field(max_length=255)
+    profile: str = Field(max_length=64)
+    tool: str = Field(max_length=64)
+    removed_json: str = Field(default="[]")
+    content_kind: str = Field(max_length=64)
+    content_sha256: str = Field(max_length=64)
+    storage_key: str = Field(max_length=1024)
+    created_by: str = Field(foreign_key="users.id", max_length=64)
+    created_at: datetime = Field(sa_column=_utc())
+    event_index: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -63,6 +63,27 @@ class Subject:
 
 
 @dataclass(frozen=True, slots=True)
+class Derivation:
+    """How a sharing copy was made from its original: names only, never values."""
+
+    original: str  # the original's sha256
+    profile: str  # e.g. "share/1"
+    tool: str  # the stripper and its version, e.g. "jpeg/1"
+    removed: tuple[str, ...]  # names of what was removed (segment, chunk, tag names)
+    content_kind: str  # what the content digest covers, e.g. "jpeg-frame-tables-scans"
+    content_sha256: str  # the same on the original and the copy
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "original": self.original,
+            "profile": self.profile,
+            "tool": self.tool,
+            "removed": list(self.removed),
+            "content": {"kind": self.content_kind, "sha256": self.content_sha256},
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class CustodyEvent:
     """One custody event, before the log gives it an index."""
 
@@ -72,6 +93,8 @@ class CustodyEvent:
     actor: str
     case: str | None = None
     subject: Subject | None = None
+    sidecar: str | None = None  # sha256 of the sealed metadata sidecar (values stay there)
+    derivation: Derivation | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -85,6 +108,10 @@ class CustodyEvent:
             out["case"] = self.case
         if self.subject is not None:
             out["subject"] = self.subject.to_json()
+        if self.sidecar is not None:
+            out["metadata"] = {"sha256": self.sidecar}
+        if self.derivation is not None:
+            out["derived_from"] = self.derivation.to_json()
         return out
 
 
@@ -183,10 +210,18 @@ def _plain(value: Any) -> bool:
 
 
 def ingested(
-    *, event_id: str, time: datetime, actor: str, case: str, subject: Subject
+    *,
+    event_id: str,
+    time: datetime,
+    actor: str,
+    case: str,
+    subject: Subject,
+    sidecar: str | None = None,
 ) -> CustodyEvent:
     """The event for one ingest: a person collected these bytes into this case."""
-    return CustodyEvent("ingested", event_id, time, actor, case=case, subject=subject)
+    return CustodyEvent(
+        "ingested", event_id, time, actor, case=case, subject=subject, sidecar=sidecar
+    )
 
 
 def format_time(time: datetime) -> str:
@@ -202,6 +237,10 @@ def _validate(event: CustodyEvent) -> None:
     for name, value in (("id", event.id), ("actor", event.actor), ("case", event.case)):
         if value is not None and not _ID.fullmatch(value):
             raise EventError(f"{name} {value!r} is not an opaque id")
+    if event.sidecar is not None and not _SHA256.fullmatch(event.sidecar):
+        raise EventError("metadata sidecar sha256 must be 64 lowercase hex digits")
+    if event.derivation is not None:
+        _validate_derivation(event.derivation)
     subject = event.subject
     if subject is None:
         return
@@ -214,3 +253,44 @@ def _validate(event: CustodyEvent) -> None:
     for algorithm, value in subject.digests.items():
         if not _ID.fullmatch(algorithm) or not _HEX.fullmatch(value):
             raise EventError(f"digest {algorithm!r} must be lowercase hex")
+
+
+# Removed-field names are format vocabulary ("APP1 Exif", "ID3:TPE1", "docProps/core.xml"):
+# printable ASCII, short; anything else could smuggle a value into the log.
+_NAME = re.compile(r"^[\x21-\x7e][\x20-\x7e]{0,79}$")
+_TOKEN = re.compile(r"^[a-z0-9][a-z0-9._/-]{0,63}$")
+MAX_REMOVED_NAMES = 256
+
+
+def _validate_derivation(derivation: Derivation) -> None:
+    if not _SHA256.fullmatch(derivation.original) or not _SHA256.fullmatch(
+        derivation.content_sha256
+    ):
+        raise EventError("derivation hashes must be 64 lowercase hex digits")
+    for name, value in (
+        ("profile", derivation.profile),
+        ("tool", derivation.tool),
+        ("content kind", derivation.content_kind),
+    ):
+        if not _TOKEN.fullmatch(value):
+            raise EventError(f"{name} {value!r} is not a token")
+    if len(derivation.removed) > MAX_REMOVED_NAMES:
+        raise EventError(f"more than {MAX_REMOVED_NAMES} removed names")
+    for removed in derivation.removed:
+        if not _NAME.fullmatch(removed):
+            raise EventError(f"removed name {removed!r} is not a printable name")
+
+
+def derived(
+    *,
+    event_id: str,
+    time: datetime,
+    actor: str,
+    case: str,
+    subject: Subject,
+    derivation: Derivation,
+) -> CustodyEvent:
+    """The event for a sharing copy: `subject` is the copy, made from `derivation.original`."""
+    return CustodyEvent(
+        "derived", event_id, time, actor, case=case, subject=subject, derivation=derivation
+    )

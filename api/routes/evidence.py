@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from email.message import Message
@@ -15,15 +15,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from api.context import AppContext, Context, CurrentPrincipal
+from api.downloads import is_sha256, stream_object
 from api.evidence import IngestRequest, IngestResult
 from api.multipart import MultipartError, MultipartReader
 from api.problems import V1_RESPONSES, Problem, not_found, problem_doc, problem_type
+from api.sidecar import sensitive_json
 from api.staging import StagedFile, Stager, UploadTooLargeError
 from custody.digests import (
     DeclaredDigest,
     algorithms_needed,
     check_declared,
-    format_digest_field,
     parse_digest_field,
 )
 from custody.filenames import sanitize_filename
@@ -49,6 +50,9 @@ class IngestOut(BaseModel):
         default=None, description="C2SP tlog-proof receipt; absent when the answer is 202"
     )
     receipt_url: str = Field(description="where the receipt can be fetched at any time")
+    metadata: dict[str, Any] = Field(
+        description="what was read from the file (sealed; never in the log) and the warnings"
+    )
 
 
 _UPLOAD_DOC: dict[str, Any] = {
@@ -165,6 +169,12 @@ def _ingest_out(result: IngestResult, digests: dict[str, str]) -> IngestOut:
         received_at=result.received_at,
         stored=result.stored,
         receipt_url=f"/v1/log/entries/{result.index}/receipt",
+        metadata={
+            "sha256": result.metadata_sha256,
+            "sensitive": sensitive_json(result.metadata.sensitive),
+            "fields": dict(result.metadata.fields),
+            "errors": list(result.metadata.errors),
+        },
     )
 
 
@@ -172,6 +182,12 @@ def _ingest_out(result: IngestResult, digests: dict[str, str]) -> IngestOut:
 async def read_evidence(sha256: str, context: Context, _: CurrentPrincipal) -> dict[str, Any]:
     _require_hash_shape(sha256)
     return await run_in_threadpool(context.evidence.describe, sha256)
+
+
+@router.get("/v1/evidence/{sha256}/metadata", summary="The original's sealed metadata sidecar")
+async def read_metadata(sha256: str, context: Context, _: CurrentPrincipal) -> dict[str, Any]:
+    _require_hash_shape(sha256)
+    return await run_in_threadpool(context.evidence.metadata, sha256)
 
 
 @router.get(
@@ -183,29 +199,12 @@ async def read_evidence(sha256: str, context: Context, _: CurrentPrincipal) -> d
 async def read_content(sha256: str, context: Context, _: CurrentPrincipal) -> StreamingResponse:
     _require_hash_shape(sha256)
     key, size = await run_in_threadpool(context.evidence.storage_key, sha256)
-    stream = await run_in_threadpool(context.store.open, key)
-    headers = {
-        "Content-Length": str(size),
-        "Repr-Digest": format_digest_field("sha256", sha256),
-        # Evidence may be hostile (HTML, SVG): never let a browser render it on our origin.
-        "Content-Disposition": f'attachment; filename="{sha256}"',
-        "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "sandbox",
-    }
-    return StreamingResponse(
-        _chunks(stream), media_type="application/octet-stream", headers=headers
-    )
-
-
-def _chunks(stream: Any) -> Iterator[bytes]:
-    with stream:
-        while chunk := stream.read(READ_CHUNK):
-            yield chunk
+    return await stream_object(context.store, key, size=size, sha256=sha256)
 
 
 def _require_hash_shape(sha256: str) -> None:
     # Any identifier that names nothing is a 404, whatever its shape.
-    if len(sha256) != 64 or not set(sha256) <= _HEX:
+    if not is_sha256(sha256):
         raise not_found("evidence")
 
 

@@ -1,0 +1,103 @@
+"""Sharing copies: make one from an original, read its record, download it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from api.context import Context, CurrentPrincipal
+from api.downloads import is_sha256, stream_object
+from api.problems import V1_RESPONSES, not_found, problem_doc
+
+router = APIRouter(tags=["copies"], responses=V1_RESPONSES)
+READ_CHUNK = 1024 * 1024
+_HEX = frozenset("0123456789abcdef")
+
+
+class CopyRequest(BaseModel):
+    profile: str = Field(default="share", description="the only profile so far: share")
+    case_id: str | None = Field(default=None, description="the case the copy is made for")
+
+
+class CopyOut(BaseModel):
+    sha256: str
+    size: int
+    media_type: str
+    original: str
+    case_id: str
+    profile: str
+    tool: str
+    removed: list[str]
+    content: dict[str, str]
+    index: int
+    created_at: datetime
+    receipt_url: str
+
+
+@router.post(
+    "/v1/evidence/{sha256}/copies",
+    status_code=201,
+    summary="Make a sharing copy",
+    responses={
+        415: problem_doc("No stripper for this format; `supported` lists those there are"),
+        422: problem_doc("The copy could not be proven clean; nothing stored or logged"),
+    },
+)
+async def create_copy(
+    sha256: str, body: CopyRequest, context: Context, principal: CurrentPrincipal
+) -> CopyOut:
+    _require_hash(sha256)
+    if body.profile != "share":
+        raise not_found("profile")
+    result = await run_in_threadpool(
+        context.copies.make,
+        sha256,
+        actor=principal.user_id,
+        case_id=body.case_id,
+        now=context.clock(),
+    )
+    made = result.copy
+    return CopyOut(
+        sha256=made.sha256,
+        size=made.size,
+        media_type=result.media_type,
+        original=result.original,
+        case_id=result.case_id,
+        profile=body.profile,
+        tool=made.stripper,
+        removed=list(made.report.removed),
+        content={"kind": made.report.content_kind, "sha256": made.report.content_digest},
+        index=result.index,
+        created_at=result.created_at,
+        receipt_url=f"/v1/log/entries/{result.index}/receipt",
+    )
+
+
+@router.get("/v1/copies/{sha256}", summary="A sharing copy's record")
+async def read_copy(sha256: str, context: Context, _: CurrentPrincipal) -> dict[str, Any]:
+    _require_hash(sha256)
+    return await run_in_threadpool(context.copies.describe, sha256)
+
+
+@router.get(
+    "/v1/copies/{sha256}/content",
+    summary="Download a sharing copy",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+async def read_copy_content(
+    sha256: str, context: Context, _: CurrentPrincipal
+) -> StreamingResponse:
+    _require_hash(sha256)
+    key, size = await run_in_threadpool(context.copies.storage_key, sha256)
+    return await stream_object(context.store, key, size=size, sha256=sha256)
+
+
+def _require_hash(sha256: str) -> None:
+    if not is_sha256(sha256):
+        raise not_found("evidence")

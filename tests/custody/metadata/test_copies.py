@@ -1,0 +1,161 @@
+"""Sharing copies: the stripper registry and the fail-closed checks around every copy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import BinaryIO
+
+import pytest
+
+from custody.metadata import copies
+from custody.metadata.base import (
+    Metadata,
+    Sensitive,
+    StripError,
+    StripReport,
+    UnsupportedFormatError,
+)
+from custody.metadata.copies import make_copy, stripper_for, supported_media_types, value_needles
+from custody.metadata.extract import extract_metadata
+
+CORPUS = Path(__file__).resolve().parents[3].parent / "shared" / "corpus"
+GPS_PHOTO = CORPUS / "exif-samples" / "jpg" / "gps" / "DSCN0029.jpg"
+
+
+def clean(_: Path, media_type: str) -> Metadata:
+    return Metadata(media_type=media_type)
+
+
+class Echo:
+    """A stripper that copies its input and reports given content digests."""
+
+    name = "echo"
+    version = "echo/1"
+    media_types = frozenset({"application/x-echo"})
+
+    def __init__(self, copy_digest: str = "a" * 64, original_digest: str = "a" * 64) -> None:
+        self.copy_digest = copy_digest
+        self.original_digest = original_digest
+
+    def strip(self, source: BinaryIO, sink: BinaryIO) -> StripReport:
+        sink.write(source.read())
+        return StripReport(
+            removed=("nothing",), content_digest=self.copy_digest, content_kind="echo"
+        )
+
+    def content_digest(self, source: BinaryIO) -> str:
+        return self.original_digest
+
+
+@pytest.fixture
+def echo(monkeypatch: pytest.MonkeyPatch) -> Echo:
+    stripper = Echo()
+    monkeypatch.setitem(copies.STRIPPERS, "application/x-echo", stripper)
+    return stripper
+
+
+def write(tmp_path: Path, data: bytes) -> Path:
+    path = tmp_path / "original"
+    path.write_bytes(data)
+    return path
+
+
+def test_registry_matches_media_types_with_parameters() -> None:
+    assert stripper_for("image/jpeg").name == "jpeg"
+    assert stripper_for("audio/ogg; codecs=opus").name == "ogg"
+    with pytest.raises(UnsupportedFormatError) as refused:
+        stripper_for("text/plain")
+    assert "image/jpeg" in refused.value.supported
+    assert "image/jpeg" in supported_media_types()
+
+
+def test_clean_copy_is_released(tmp_path: Path, echo: Echo) -> None:
+    made = make_copy(
+        write(tmp_path, b"evidence bytes"),
+        "application/x-echo",
+        tmp_path / "copy",
+        original_metadata=Metadata("application/x-echo"),
+        extract=clean,
+    )
+    assert (tmp_path / "copy").read_bytes() == b"evidence bytes"
+    assert made.size == 14
+    assert made.stripper == "echo/1"
+
+
+def test_changed_content_is_refused(tmp_path: Path, echo: Echo) -> None:
+    echo.original_digest = "b" * 64
+    with pytest.raises(StripError, match="content"):
+        make_copy(
+            write(tmp_path, b"x"),
+            "application/x-echo",
+            tmp_path / "copy",
+            original_metadata=Metadata("application/x-echo"),
+            extract=clean,
+        )
+
+
+def test_sensitive_metadata_found_in_the_copy_is_refused(tmp_path: Path, echo: Echo) -> None:
+    def gps(_: Path, media_type: str) -> Metadata:
+        return Metadata(media_type, sensitive=Sensitive(gps=True, fields=("EXIF:GPS GPSLatitude",)))
+
+    with pytest.raises(StripError) as refused:
+        make_copy(
+            write(tmp_path, b"x"),
+            "application/x-echo",
+            tmp_path / "copy",
+            original_metadata=Metadata("application/x-echo"),
+            extract=gps,
+        )
+    assert refused.value.found == ("EXIF:GPS GPSLatitude",)
+
+
+def test_unreadable_copy_is_refused(tmp_path: Path, echo: Echo) -> None:
+    def broken(_: Path, media_type: str) -> Metadata:
+        return Metadata(media_type, errors=("exif: ValueError: bad IFD",))
+
+    with pytest.raises(StripError, match="certainty"):
+        make_copy(
+            write(tmp_path, b"x"),
+            "application/x-echo",
+            tmp_path / "copy",
+            original_metadata=Metadata("application/x-echo"),
+            extract=broken,
+        )
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16-le", "utf-16-be"])
+def test_an_original_value_left_in_the_bytes_is_refused(
+    tmp_path: Path, echo: Echo, encoding: str
+) -> None:
+    # Straddle the scan window so a value split across two reads is still found.
+    data = b"\x00" * (copies.SCAN_WINDOW - 3) + "Amira Haddad".encode(encoding) + b"\x00" * 10
+    original = Metadata("application/x-echo", sensitive_values=("Amira Haddad",))
+    with pytest.raises(StripError, match="bytes"):
+        make_copy(
+            write(tmp_path, data),
+            "application/x-echo",
+            tmp_path / "copy",
+            original_metadata=original,
+            extract=clean,
+        )
+
+
+def test_short_values_are_not_scanned() -> None:
+    needles = value_needles(["ab", " x ", "Nikon"])
+    assert set(needles) == {"Nikon".encode(e) for e in ("utf-8", "utf-16-le", "utf-16-be")}
+    assert set(needles.values()) >= {"value #2 (utf-8)", "value #2 (utf-16-le)"}
+
+
+@pytest.mark.skipif(not GPS_PHOTO.exists(), reason="../shared/corpus is absent")
+def test_real_photo_with_gps(tmp_path: Path) -> None:
+    original = extract_metadata(GPS_PHOTO, "image/jpeg")
+    assert original.sensitive.gps
+    made = make_copy(
+        GPS_PHOTO,
+        "image/jpeg",
+        tmp_path / "copy.jpg",
+        original_metadata=original,
+        extract=extract_metadata,
+    )
+    assert not extract_metadata(tmp_path / "copy.jpg", "image/jpeg").sensitive.any
+    assert made.report.content_kind == "jpeg-frame-tables-scans"
