@@ -90,6 +90,8 @@ def compose(
     clock: Callable[[], datetime],
 ) -> AppContext:
     """Build, migrate and wire every collaborator (the composition root)."""
+    # exifread logs every odd file at WARNING; its failures are recorded per file instead.
+    logging.getLogger("exifread").setLevel(logging.ERROR)
     engine = engine or build_engine(settings.resolved_database_url)
     store = store or build_store(settings)
     migrate(engine)
