@@ -94,7 +94,7 @@ class EvidenceService:
         media_type = detect_media_type(staged.head)
         # Never blocks ingest: extraction records parser failures instead of raising.
         metadata = extract_metadata(staged.path, media_type)
-        sidecar = seal_sidecar(self._store, metadata, sha256, retain_until=now + self._retention)
+        sidecar = seal_sidecar(self._store, metadata, retain_until=now + self._retention)
         extra = {k: v for k, v in staged.digests.items() if k != "sha256"}
         event_id = new_id("e")
         event = ingested(

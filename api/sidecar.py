@@ -37,11 +37,12 @@ def sensitive_json(sensitive: Sensitive) -> dict[str, Any]:
     }
 
 
-def sidecar_json(metadata: Metadata, original_sha256: str) -> dict[str, Any]:
+def sidecar_json(metadata: Metadata) -> dict[str, Any]:
+    # No hash of the original inside: the `ingested` event binds the pair, and files with
+    # the same (often empty) metadata then share one sealed object.
     return {
         "v": SIDECAR_VERSION,
         "extractor": EXTRACTOR,
-        "original": original_sha256,
         "media_type": metadata.media_type,
         "fields": dict(metadata.fields),
         "sensitive": sensitive_json(metadata.sensitive),
@@ -49,12 +50,12 @@ def sidecar_json(metadata: Metadata, original_sha256: str) -> dict[str, Any]:
     }
 
 
-def seal_sidecar(
-    store: ObjectStore, metadata: Metadata, original_sha256: str, *, retain_until: datetime
-) -> str:
+def seal_sidecar(store: ObjectStore, metadata: Metadata, *, retain_until: datetime) -> str:
     """Store the sidecar create-only and locked; return its SHA-256."""
-    data = canonical_json(sidecar_json(metadata, original_sha256))
+    data = canonical_json(sidecar_json(metadata))
     sha256 = hashlib.sha256(data).hexdigest()
+    if store.stat(sidecar_key(sha256)) is not None:
+        return sha256  # create-only: the same bytes are already sealed
     store.put(
         sidecar_key(sha256),
         io.BytesIO(data),
