@@ -25,6 +25,7 @@ from custody.metadata.flac import FlacStripper
 from custody.metadata.jpeg import JpegStripper
 from custody.metadata.mp3 import Mp3Stripper
 from custody.metadata.mp4audio import Mp4AudioStripper
+from custody.metadata.office import OfficeStripper
 from custody.metadata.ogg import OggStripper
 from custody.metadata.png import PngStripper
 from custody.metadata.riff_audio import WavStripper
@@ -54,6 +55,7 @@ STRIPPERS: dict[str, Stripper] = _registry(
         Mp4AudioStripper(),
         WavStripper(),
         AiffStripper(),
+        OfficeStripper(),
     ]
 )
 

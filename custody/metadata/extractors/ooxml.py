@@ -31,6 +31,7 @@ _AUTHOR_ELEMENTS = frozenset({f"{{{_SPREADSHEET}}}author"})  # §18.7.2, in xl/c
 _RSID = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}rsid"
 _TAGS = _AUTHOR_ELEMENTS | {_RSID}
 _NAMED_BY_NAME = re.compile(r"^ppt/(commentAuthors|authors)\.xml$")  # there, "name" is a person
+_TABLES = re.compile(r"^xl/tables/[^/]+\.xml$")
 _PRESENT = re.compile(r"^docProps/thumbnail\.|/embeddings/")
 _MEDIA = re.compile(r"^(word|ppt|xl)/media/[^/]+\.(jpe?g|png|tiff?|webp|hei[cf])$", re.IGNORECASE)
 _SKIP = re.compile(r"^docProps/|^\[Content_Types\]\.xml$|/media/")
@@ -80,6 +81,8 @@ def _people(package: Package, part: str, out: Collector) -> None:
     """People named in a part: authors of comments and revisions, persons, comment authors."""
     rsids = 0
     person_attributes = _PERSON_ATTRIBUTES + (("name",) if _NAMED_BY_NAME.match(part) else ())
+    if _TABLES.match(part):  # §18.5.1.2: a table's displayName is what formulas call it
+        person_attributes = tuple(a for a in person_attributes if a != "displayName")
     for tag, attributes, text in package.events(part, _TAGS, person_attributes):
         for attribute, value in attributes.items():
             if attribute.rpartition("}")[2] in person_attributes and value:
