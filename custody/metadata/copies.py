@@ -27,6 +27,7 @@ from custody.metadata.mp3 import Mp3Stripper
 from custody.metadata.mp4audio import Mp4AudioStripper
 from custody.metadata.office import OfficeStripper
 from custody.metadata.ogg import OggStripper
+from custody.metadata.pdf import PdfStripper
 from custody.metadata.png import PngStripper
 from custody.metadata.riff_audio import WavStripper
 from custody.metadata.tiff import TiffStripper
@@ -56,6 +57,7 @@ STRIPPERS: dict[str, Stripper] = _registry(
         WavStripper(),
         AiffStripper(),
         OfficeStripper(),
+        PdfStripper(),
     ]
 )
 

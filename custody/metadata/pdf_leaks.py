@@ -1,0 +1,129 @@
+"""The search of a PDF copy (ISO 32000-2 §7.3, §7.4) for the original's sensitive values."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from typing import TypeGuard
+
+import pikepdf
+from pikepdf import Array, Dictionary, Name, Stream, String
+
+from custody.metadata.binary import unique
+from custody.metadata.pdf_graph import Container, ObjGen, name_bytes, reachable
+from custody.metadata.pdf_images import stream_bytes
+from custody.metadata.pdf_needles import Needle
+
+_FONT_FILES = ("/FontFile", "/FontFile2", "/FontFile3")  # §9.9 Table 126
+# Between the strings of one object: no needle form holds four NUL bytes in a row (NULs are
+# removed from values, and UTF-16 of other characters has at most two in a row).
+_SEPARATOR = b"\x00\x00\x00\x00"
+_IN_SAMPLES = 8  # bytes: shorter forms would match image samples by chance
+# §7.9.4: a whole string that is a date. Every date a copy should hold was removed with its
+# entry, so one left over sits under a key this stripper does not know (pdfTeX's
+# /PTEX.InfoDict, a job ticket's audit trail, an application's private dictionary).
+_DATE = re.compile(rb"\s*D:(19|20)\d\d(\d\d){0,5}([Z+'-][\d']*)?\s*")
+# ISO 16684-1 §7.3: the wrapper of an XMP packet, wherever a stream hides one.
+_XMP = re.compile(rb"<\?xpacket begin=|<x:xmpmeta|<x:xapmeta")
+
+
+class _Patterns:
+    """One regular expression per kind of place, over the encoded forms of the needles."""
+
+    def __init__(self, needles: Iterable[Needle], shown: list[bytes]) -> None:
+        identity = [item for item in needles if item.identity]
+        # A descriptive value the pages show is the document's own text, wherever it recurs.
+        described = [
+            item
+            for item in needles
+            if not item.identity
+            and not item.short
+            and not any(form in data for data in shown for form in item.forms)
+        ]
+        long_identity = [item for item in identity if not item.short]
+        self.labels = {form: item.label for item in (*identity, *described) for form in item.forms}
+        self.binary = _pattern(long_identity)  # file bytes, names, fonts: vocabulary-rich data
+        self.strings = _pattern(identity)  # PDF strings: text, where short names still count
+        self.text = _pattern([*long_identity, *described])  # every other stream
+        self.samples = _pattern(long_identity, min_bytes=_IN_SAMPLES)  # image data
+
+    def hits(self, pattern: re.Pattern[bytes] | None, data: bytes, place: str) -> Iterator[str]:
+        if pattern is not None:
+            for match in pattern.finditer(data):
+                yield f"{self.labels[match.group()]} in {place}"
+
+
+def find_leaks(
+    pdf: pikepdf.Pdf, data: bytes, needles: Iterable[Needle], content: set[ObjGen]
+) -> tuple[str, ...]:
+    """Where a copy still holds one of the original's values: "<label> in <place>".
+
+    Page content streams (`content`) may show any value: that is the document's own text.
+    Names, identifiers and dates are leaks anywhere else: in the file's bytes, in any string,
+    in any name of 4 characters or more, in the data of any stream with its byte-level
+    filters undone (in image data, only forms of 8 bytes or more). Descriptive values (title,
+    subject, keywords, creator tool, producer) are leaks only in streams other than fonts and
+    images, and only if the pages do not show them: a report titled "Report" may name itself
+    in a bookmark, and "Draw" is in fonts. Any string that is a date, and any XMP packet
+    outside page content, is a leak whatever its value.
+    """
+    objects = list(reachable(pdf))
+    fonts = {
+        font.objgen
+        for obj, _ in objects
+        if isinstance(obj, Dictionary)
+        for key in _FONT_FILES
+        if isinstance(font := obj.get(key), Stream)
+    }
+    shown = [stream_bytes(pdf, obj) for obj, _ in objects if _streams_in(obj, content)]
+    patterns = _Patterns(needles, shown)
+    found = list(patterns.hits(patterns.binary, data, "the file bytes"))
+    strings: defaultdict[ObjGen, list[bytes]] = defaultdict(list)
+    names: defaultdict[ObjGen, list[bytes]] = defaultdict(list)
+    for obj, owner in objects:
+        _scalars(obj, strings[owner], names[owner])
+        if isinstance(obj, Stream) and obj.objgen not in content:
+            found.extend(_stream_leaks(pdf, obj, patterns, obj.objgen in fonts))
+    for owner in strings:
+        place = "object {} {}".format(*owner) if owner != (0, 0) else "the trailer"
+        found.extend(patterns.hits(patterns.strings, _SEPARATOR.join(strings[owner]), place))
+        found.extend(patterns.hits(patterns.binary, _SEPARATOR.join(names[owner]), place))
+        found.extend(f"a date in {place}" for text in strings[owner] if _DATE.fullmatch(text))
+    return unique(found)
+
+
+def _stream_leaks(pdf: pikepdf.Pdf, stream: Stream, patterns: _Patterns, font: bool) -> list[str]:
+    place = "stream {} {}".format(*stream.objgen)
+    data = stream_bytes(pdf, stream)
+    if stream.get("/Subtype") == Name.Image:
+        return list(patterns.hits(patterns.samples, data, place))
+    found = list(patterns.hits(patterns.binary if font else patterns.text, data, place))
+    if not font and _XMP.search(data):
+        found.append(f"an XMP packet in {place}")
+    return found
+
+
+def _streams_in(obj: Container, content: set[ObjGen]) -> TypeGuard[Stream]:
+    return isinstance(obj, Stream) and obj.objgen in content
+
+
+def _pattern(needles: Iterable[Needle], *, min_bytes: int = 1) -> re.Pattern[bytes] | None:
+    forms = {form for item in needles for form in item.forms if len(form) >= min_bytes}
+    ordered = sorted(forms, key=len, reverse=True)  # longest first, so a match names it whole
+    return re.compile(b"|".join(re.escape(form) for form in ordered)) if ordered else None
+
+
+def _scalars(obj: Container, strings: list[bytes], names: list[bytes]) -> None:
+    items: Iterable[object]
+    if isinstance(obj, Array):
+        items = obj
+    else:
+        # pikepdf decodes keys that are not UTF-8 with surrogate escapes
+        names.extend(key.encode("utf-8", "surrogateescape") for key in obj.keys())  # noqa: SIM118
+        items = [obj.get(key) for key in obj.keys()]  # noqa: SIM118
+    for item in items:
+        if isinstance(item, String):
+            strings.append(bytes(item))
+        elif isinstance(item, Name):
+            names.append(name_bytes(item))

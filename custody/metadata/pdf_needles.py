@@ -1,0 +1,148 @@
+"""The sensitive values of a PDF, for searching copies (ISO 32000-2 §14.3, §12.8; ISO 16684-1)."""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pikepdf
+from pikepdf import Dictionary, Name, Stream, String
+
+from custody.metadata.pdf_graph import ObjGen, dictionaries, is_annotation
+
+# §14.3.3 Table 349: Info entries that describe the document rather than name anyone; a
+# document may show these in its own text. /Author, the dates, and custom entries whose key
+# suggests a person, place, date or identifier are identities.
+_INFO_DESCRIPTIVE = frozenset({"/Title", "/Subject", "/Keywords", "/Creator", "/Producer"})
+_IDENTITY_KEY = re.compile(
+    r"author|owner|company|manager|user|name|mail|id$|date|modified|site|person|contact|by$"
+    r"|editor|phone|address|location|city|country|gps|serial|machine|host|computer|path",
+    re.IGNORECASE,
+)
+# XMP properties (local names, lowercased) whose values are searched for in copies.
+# fmt: off
+_XMP_IDENTITY = frozenset({
+    "creator", "author", "authors", "rights", "owner", "ownername", "cameraownername",
+    "serialnumber", "bodyserialnumber", "lensserialnumber", "internalserialnumber",
+    "imageuniqueid", "documentid", "instanceid", "originaldocumentid", "city", "state",
+    "country", "location", "sublocation", "captionwriter", "authorsposition", "credit",
+    "company", "manager", "publisher", "contact", "gpslatitude", "gpslongitude", "make",
+    "model", "webstatement", "createdate", "modifydate", "metadatadate", "datecreated", "when",
+})
+_XMP_DESCRIPTIVE = frozenset({
+    "title", "description", "subject", "keywords", "creatortool", "producer", "softwareagent",
+    "headline", "comments",
+})
+# fmt: on
+# Values that are vocabulary of PDF, XMP or fonts, so a copy may hold them by chance.
+_VOCABULARY = frozenset({"true", "false", "yes", "no", "none", "null", "unknown"})
+_OPEN_TAG = re.compile(r"<(?P<prefix>[\w.-]+:)?(?P<name>[\w.-]+)(?P<attrs>[^<>]*)>")
+_ATTRIBUTE = re.compile(
+    r"(?:[\w.-]+:)?(?P<name>[\w.-]+)\s*=\s*(?P<q>[\"'])(?P<value>.*?)(?P=q)", re.DOTALL
+)
+_ELEMENT_TEXT = re.compile(r">([^<>]+)<")
+_SIG_VALUES = ("/Name", "/Location", "/Reason", "/ContactInfo")  # §12.8.1 Table 255
+_MIN_CHARS = 3  # shorter values cannot be told apart from chance matches
+_SHORT_CHARS = 4  # below this, search only PDF strings: in binary data it would match by chance
+
+
+@dataclass(frozen=True, slots=True)
+class Needle:
+    """One sensitive value of the original, in every encoding a PDF writer may store it in."""
+
+    label: str  # where it was, e.g. "Info /Author" (never the value)
+    identity: bool  # a name, identifier or date: a leak anywhere but in page content streams
+    forms: tuple[bytes, ...]
+    short: bool  # under 4 characters: searched for in PDF strings only, if at all
+
+
+def needle(label: str, value: str, *, identity: bool, raw: bytes = b"") -> Needle | None:
+    text = value.replace("\x00", "").strip()
+    if len(text) < _MIN_CHARS or text.lower() in _VOCABULARY or not any(map(str.isalpha, text)):
+        return None  # numbers alone (counts, versions, flags) would match by chance
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    forms = {raw, text.encode(), escaped.encode(), text.encode("utf-16-be")}
+    forms.add(text.encode("utf-16-le"))
+    for codec in ("pdfdoc", "latin-1"):  # §7.9.2.2: PDFDocEncoding; Latin-1 from sloppy writers
+        with contextlib.suppress(UnicodeEncodeError):  # a value outside the codec's repertoire
+            forms.add(text.encode(codec))
+    forms.discard(b"")
+    return Needle(label, identity, tuple(sorted(forms)), len(text) < _SHORT_CHARS)
+
+
+def collect(pdf: pikepdf.Pdf) -> list[Needle]:
+    """Info values, XMP values of every /Metadata stream, annotation authors, signer names."""
+    found: list[Needle | None] = []
+    info = pdf.trailer.get("/Info")
+    if isinstance(info, Dictionary):
+        for key in info.keys():  # noqa: SIM118
+            value = info.get(key)
+            if isinstance(value, String):
+                identity = key == "/Author" or (
+                    key not in _INFO_DESCRIPTIVE and bool(_IDENTITY_KEY.search(key))
+                )
+                found.append(needle(f"Info {key}", str(value), identity=identity, raw=bytes(value)))
+    metadata: set[ObjGen] = set()
+    for obj in dictionaries(pdf):
+        stream = obj.get("/Metadata")
+        if isinstance(stream, Stream) and stream.objgen not in metadata:
+            metadata.add(stream.objgen)
+            found.extend(_xmp(bytes(stream.read_bytes())))
+        found.extend(_dictionary_values(obj))
+    return [item for item in found if item is not None]
+
+
+def _dictionary_values(obj: Dictionary | Stream) -> Iterator[Needle | None]:
+    author = obj.get("/T")
+    if is_annotation(obj) and marks_author(obj) and isinstance(author, String):
+        yield needle("annotation author", str(author), identity=True, raw=bytes(author))
+    if obj.get("/Type") == Name.Sig or "/ByteRange" in obj:  # §12.8.1 signature dictionary
+        for key in _SIG_VALUES:
+            value = obj.get(key)
+            if isinstance(value, String):
+                yield needle(f"signature {key}", str(value), identity=True, raw=bytes(value))
+
+
+def marks_author(annotation: Dictionary | Stream) -> bool:
+    """/T is the author of a markup annotation (§12.5.6.2), but a widget's field name (§12.7.4)."""
+    return annotation.get("/Subtype") != Name.Widget and "/FT" not in annotation
+
+
+def _xmp(data: bytes) -> Iterator[Needle | None]:
+    """Values of the listed properties, element or attribute form, read as tagged text.
+
+    Not an RDF parse: real packets break XML namespace rules (iText 2.1.7 writes an unbound
+    xmp: prefix) and a value must be found even in a packet no parser accepts.
+    """
+    text = _xml_text(data)
+    for tag in _OPEN_TAG.finditer(text):
+        prefix, name, attributes = tag.group("prefix"), tag.group("name"), tag.group("attrs")
+        for attribute in _ATTRIBUTE.finditer(attributes):
+            yield _xmp_needle(attribute.group("name"), attribute.group("value"))
+        if prefix == "rdf:" or name.lower() not in _XMP_IDENTITY | _XMP_DESCRIPTIVE:
+            continue  # rdf:Description is a container, not dc:description
+        if attributes.endswith("/"):
+            continue
+        end = text.find(f"</{prefix or ''}{name}", tag.end())
+        inner = text[tag.end() : end if end >= 0 else tag.end()]
+        for value in _ELEMENT_TEXT.finditer(f">{inner}<"):
+            yield _xmp_needle(name, value.group(1))
+
+
+def _xmp_needle(name: str, value: str) -> Needle | None:
+    local = name.lower()
+    if local not in _XMP_IDENTITY and local not in _XMP_DESCRIPTIVE:
+        return None
+    return needle(f"XMP {local}", html.unescape(value), identity=local in _XMP_IDENTITY)
+
+
+def _xml_text(data: bytes) -> str:
+    if data.startswith((b"\xfe\xff", b"\xff\xfe")):  # XMP allows UTF-16 packets (16684-1 §7.3)
+        return data.decode("utf-16", "replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")  # every byte stays a character, so values still match
