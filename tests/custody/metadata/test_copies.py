@@ -159,3 +159,32 @@ def test_real_photo_with_gps(tmp_path: Path) -> None:
     )
     assert not extract_metadata(tmp_path / "copy.jpg", "image/jpeg").sensitive.any
     assert made.report.content_kind == "jpeg-frame-tables-scans"
+
+
+@pytest.mark.parametrize(("copy_id", "released"), [("<fresh>", True), ("<original>", False)])
+def test_a_regenerated_identifier_is_not_a_leak(
+    tmp_path: Path, echo: Echo, copy_id: str, released: bool
+) -> None:
+    def with_id(_: Path, media_type: str) -> Metadata:
+        sensitive = Sensitive(other=("unique-id",), fields=("PDF:ID",))
+        return Metadata(media_type, fields={"PDF:ID": copy_id}, sensitive=sensitive)
+
+    original = Metadata("application/x-echo", fields={"PDF:ID": "<original>"})
+    source = write(tmp_path, b"x")
+    if released:
+        make_copy(
+            source,
+            "application/x-echo",
+            tmp_path / "copy",
+            original_metadata=original,
+            extract=with_id,
+        )
+    else:
+        with pytest.raises(StripError):
+            make_copy(
+                source,
+                "application/x-echo",
+                tmp_path / "copy",
+                original_metadata=original,
+                extract=with_id,
+            )
