@@ -35,7 +35,7 @@ unit: $(VENV)/.dev
 # (Debian's golang-golang-x-mod-dev), ExifTool, and openssl.
 test-tools:
 	@if ! command -v go >/dev/null || [ ! -d /usr/share/gocode/src/golang.org/x/mod ] \
-	    || ! command -v exiftool >/dev/null; then \
+	    || ! command -v exiftool >/dev/null || ! perl -MArchive::Zip -e1 2>/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	      golang-go golang-golang-x-mod-dev libimage-exiftool-perl libarchive-zip-perl >/dev/null; \

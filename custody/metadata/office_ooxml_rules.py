@@ -71,15 +71,9 @@ _PERSON_FIELDS = frozenset(
 )
 # Fields that pull in another file by its path, or another program's data (DDE).
 _FILE_FIELDS = frozenset({"INCLUDEPICTURE", "INCLUDETEXT", "LINK", "DDE", "DDEAUTO"})
-# Extended properties (Part 1, app.xml) kept: counts and flags. Application, AppVersion, Company,
-# Manager, Template, TotalTime, HyperlinkBase, HeadingPairs and TitlesOfParts go.
-_APP_KEPT = frozenset(
-    {
-        "Pages", "Words", "Characters", "CharactersWithSpaces", "Lines", "Paragraphs",
-        "Slides", "Notes", "HiddenSlides", "MMClips", "PresentationFormat", "ScaleCrop",
-        "DocSecurity", "LinksUpToDate", "SharedDoc", "HyperlinksChanged",
-    }
-)  # fmt: skip
+# Extended properties (Part 1, app.xml): every one goes, as the core and custom ones do.
+# Even the statistics (pages, words, editing time) describe the author's copy, not the text.
+_APP_KEPT: frozenset[str] = frozenset()
 
 
 class CoreRules(Rules):
@@ -93,7 +87,7 @@ class CoreRules(Rules):
 
 
 class AppRules(Rules):
-    """Extended properties (Part 1, app.xml): only the counts and flags in _APP_KEPT stay."""
+    """Extended properties (Part 1, app.xml): every property goes, the empty root stays."""
 
     def element(self, path: Sequence[Name], attrs: Mapping[Name, str]) -> Action | Replace:
         if len(path) == 2 and path[-1][1] not in _APP_KEPT:
