@@ -23,64 +23,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from custody.media import SNIFF_BYTES, detect_media_type
-from custody.metadata.base import StripError, UnsupportedFormatError
-from custody.metadata.copies import make_copy, stripper_for, value_needles
+from custody.metadata.copies import stripper_for, value_needles
 from custody.metadata.extract import extract_metadata
-
-SENSITIVE_TAG_WORDS = (
-    "GPS",
-    "Serial",
-    "Artist",
-    "Author",
-    "Creator",
-    "OwnerName",
-    "LastModifiedBy",
-    "ThumbnailImage",
-    "PreviewImage",
-    "Picture",
-    "CoverArt",
+from tests.custody.metadata.corpus_copies import (
+    CORPUS,
+    Outcomes,
+    copy_all,
+    corpus_files,
+    sensitive_tags,
 )
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
 
-def corpus_files(root: Path) -> list[Path]:
-    skip = {".md", ".tsv", ".txt", ".toml", ".rst"}
-    return sorted(
-        p
-        for p in root.rglob("*")
-        if p.is_file() and p.suffix.lower() not in skip and "_licences" not in p.parts
-    )
-
-
-def ours(
-    files: list[Path], out: Path
-) -> tuple[float, list[tuple[Path, Path, str]], dict[str, int]]:
-    released: list[tuple[Path, Path, str]] = []
-    outcomes = {"released": 0, "refused": 0, "unsupported": 0}
+def ours(files: list[Path], out: Path) -> tuple[float, Outcomes]:
     start = time.perf_counter()
-    for index, path in enumerate(files):
-        with path.open("rb") as stream:
-            media_type = detect_media_type(stream.read(SNIFF_BYTES))
-        target = out / f"{index:04d}{path.suffix.lower()}"
-        try:
-            make_copy(
-                path,
-                media_type,
-                target,
-                original_metadata=extract_metadata(path, media_type),
-                extract=extract_metadata,
-            )
-        except UnsupportedFormatError:
-            outcomes["unsupported"] += 1
-            continue
-        except StripError:
-            outcomes["refused"] += 1
-            target.unlink(missing_ok=True)
-            continue
-        outcomes["released"] += 1
-        released.append((path, target, media_type))
-    return time.perf_counter() - start, released, outcomes
+    outcomes = copy_all(files, out)
+    return time.perf_counter() - start, outcomes
 
 
 def exiftool_baseline(files: list[Path], out: Path) -> float:
@@ -106,26 +63,6 @@ def tags_left(copies: list[Path]) -> int:
     )
     records = json.loads(result.stdout or "[]")
     return sum(1 for r in records if sensitive_tags(r))
-
-
-def sensitive_tags(record: dict[str, object]) -> list[str]:
-    """The GPS, serial, name and thumbnail tags ExifTool still sees in a copy.
-
-    Not counted: the ICC profile header's ProfileCreator (the profile's vendor, e.g. "Apple
-    Computer Inc.", part of the colour data that copies keep), and ExifTool's name for the
-    main image of a JPEG-compressed TIFF (its strips, shown as "PreviewImage").
-    """
-    found = []
-    for key in record:
-        if key.split(":", 1)[0].startswith("ICC"):
-            continue
-        # ExifTool names a JPEG-compressed TIFF's own strips PreviewImage (no StripOffsets).
-        main_image = record.get("IFD0:Compression") == "JPEG" and "IFD0:StripOffsets" not in record
-        if key.startswith("IFD0:PreviewImage") and main_image:
-            continue
-        if any(word in key for word in SENSITIVE_TAG_WORDS):
-            found.append(key)
-    return found
 
 
 def values_left(released: list[tuple[Path, Path, str]]) -> int:
@@ -158,11 +95,14 @@ def main() -> None:
         ours_dir, theirs_dir = Path(tmp) / "ours", Path(tmp) / "exiftool"
         ours_dir.mkdir()
         theirs_dir.mkdir()
-        elapsed, released, outcomes = ours(files, ours_dir)
+        elapsed, outcomes = ours(files, ours_dir)
+        released = outcomes.released
         exiftool_elapsed = exiftool_baseline(files, theirs_dir)
         result = {
             "files": len(files),
-            **outcomes,
+            "released": len(released),
+            "refused": len(outcomes.refused),
+            "unsupported": len(outcomes.unsupported),
             "files_per_s": round(len(files) / elapsed, 1),
             "exiftool_files_per_s": round(len(files) / exiftool_elapsed, 1),
             "speedup_vs_exiftool": round(exiftool_elapsed / elapsed, 2),
