@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 # ---------------------------------------------------------------------------------------
 # S3 (SeaweedFS): the server named by CUSTODY_TEST_S3_* (see `python -m tests.servers`),
-# else one started for this session. Buckets are throwaway: locked objects outlive a test.
+# else one started for this pytest session. Buckets are throwaway: locked objects outlive a test.
 # ---------------------------------------------------------------------------------------
 
 

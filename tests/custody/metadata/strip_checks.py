@@ -33,7 +33,7 @@ ALLOWED_GROUPS = re.compile(
     r"^(SourceFile|ExifTool|System|File|Composite|JFIF|Adobe|IFD0|ICC_Profile\d*|ICC-\w+|RIFF"
     r"|PNG|PNG-pHYs|PNG-cICP)$"
 )
-# Tag names a copy must not have outside the file-system and ICC groups: the brief's list
+# Tag names a copy must not have outside the file-system and ICC groups: the list
 # (GPS*, *Serial*, Artist, Author, Creator, OwnerName, Copyright, ThumbnailImage,
 # PreviewImage, XMP, IPTC, MakerNotes, Make, Model) plus other free text and dates.
 FORBIDDEN_TAGS = re.compile(
