@@ -1,4 +1,4 @@
-"""Shared fixtures: real servers for tests (S3 below; other blocks are added by their owners)."""
+"""Shared fixtures: the real servers the tests talk to."""
 
 from __future__ import annotations
 
