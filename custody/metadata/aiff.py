@@ -10,8 +10,9 @@ from custody.metadata.audio_common import (
     Plan,
     PlannedStripper,
     Span,
+    container_end,
     iff_chunks,
-    printable,
+    pick_chunks,
     read_at,
     source_size,
 )
@@ -28,23 +29,11 @@ def _container_end(source: BinaryIO, size: int) -> int:
     head = read_at(source, 0, 12, "FORM header") if size >= 12 else b""
     if head[:4] != b"FORM" or head[8:12] not in (b"AIFF", b"AIFC"):
         raise StripError("not an AIFF or AIFF-C file")
-    end = 8 + int.from_bytes(head[4:8], "big")
-    if end > size and not (end == size + 1 and size % 2):  # a missing final pad byte
-        raise StripError("the FORM size runs past the end of the file")
-    if end < size:
-        raise StripError(f"{size - end} bytes after the FORM chunk (not parsed)")
-    return min(end, size)
+    return container_end(8 + int.from_bytes(head[4:8], "big"), size, "FORM")
 
 
 def _pick(chunks: list[Chunk], removed: list[str]) -> dict[bytes, Chunk]:
-    kept: dict[bytes, Chunk] = {}
-    for chunk in chunks:
-        if chunk.id not in _KEPT:
-            removed.append(printable(chunk.id))
-        elif chunk.id in kept:
-            raise StripError(f"more than one {printable(chunk.id)!r} chunk")
-        else:
-            kept[chunk.id] = chunk
+    kept = pick_chunks(chunks, _KEPT, removed)
     if b"COMM" not in kept:
         raise StripError("no 'COMM' chunk")
     return kept

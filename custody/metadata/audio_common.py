@@ -124,3 +124,38 @@ def iff_chunks(
         yield Chunk(header[:4], position + 8, size)
         # The pad byte of an odd chunk is sometimes missing when it is the last one.
         position = min(payload_end + (size & 1), end)
+
+
+def container_end(declared_end: int, size: int, name: str) -> int:
+    """Where an IFF container (RIFF, FORM) ends, refusing one that overruns the file or
+    leaves bytes after it (nothing unparsed may ride along into a copy)."""
+    # The odd last chunk's pad byte may be missing at the end of the file.
+    if declared_end > size and not (declared_end == size + 1 and size % 2):
+        raise StripError(f"the {name} size runs past the end of the file")
+    if declared_end < size:
+        raise StripError(f"{size - declared_end} bytes after the {name} chunk (not parsed)")
+    return min(declared_end, size)
+
+
+def pick_chunks(
+    chunks: Iterable[Chunk],
+    kept_ids: tuple[bytes, ...],
+    removed: list[str],
+    *,
+    after: tuple[bytes, bytes, str] | None = None,
+) -> dict[bytes, Chunk]:
+    """The allowlisted chunks, each at most once; the others' ids go to `removed`.
+
+    `after` = (chunk, earlier chunk, reason): refuse `chunk` unless `earlier` came first.
+    """
+    kept: dict[bytes, Chunk] = {}
+    for chunk in chunks:
+        if chunk.id not in kept_ids:
+            removed.append(printable(chunk.id))
+        elif chunk.id in kept:
+            raise StripError(f"more than one {printable(chunk.id)!r} chunk")
+        elif after is not None and chunk.id == after[0] and after[1] not in kept:
+            raise StripError(after[2])
+        else:
+            kept[chunk.id] = chunk
+    return kept

@@ -10,8 +10,9 @@ from custody.metadata.audio_common import (
     Plan,
     PlannedStripper,
     Span,
+    container_end,
     iff_chunks,
-    printable,
+    pick_chunks,
     read_at,
     source_size,
 )
@@ -30,26 +31,16 @@ def _container_end(source: BinaryIO, size: int) -> int:
         raise StripError("RF64/BW64 (WAV over 4 GiB) is not supported")
     if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         raise StripError("not a RIFF WAVE file")
-    end = 8 + int.from_bytes(head[4:8], "little")
-    # The odd last chunk's pad byte may be missing at the end of the file.
-    if end > size and not (end == size + 1 and size % 2):
-        raise StripError("the RIFF size runs past the end of the file")
-    if end < size:
-        raise StripError(f"{size - end} bytes after the RIFF chunk (not parsed)")
-    return min(end, size)
+    return container_end(8 + int.from_bytes(head[4:8], "little"), size, "RIFF")
 
 
 def _pick(chunks: list[Chunk], removed: list[str]) -> dict[bytes, Chunk]:
-    kept: dict[bytes, Chunk] = {}
-    for chunk in chunks:
-        if chunk.id not in _KEPT:
-            removed.append(printable(chunk.id))
-        elif chunk.id in kept:
-            raise StripError(f"more than one {printable(chunk.id)!r} chunk")
-        elif chunk.id == b"data" and b"fmt " not in kept:
-            raise StripError("'data' before 'fmt ' (RIFF WAVE requires the format first)")
-        else:
-            kept[chunk.id] = chunk
+    kept = pick_chunks(
+        chunks,
+        _KEPT,
+        removed,
+        after=(b"data", b"fmt ", "'data' before 'fmt ' (RIFF WAVE requires the format first)"),
+    )
     if b"data" not in kept:
         raise StripError("no 'data' chunk")
     if kept[b"fmt "].size < 16:  # PCMWAVEFORMAT is 16 bytes, its extensions are longer
