@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -39,6 +38,7 @@ from custody.tiles import (
     tile_path,
     tiles_for_size,
 )
+from tests.custody.test_merkle import mth, sha256  # the independent RFC 6962 model
 
 VECTORS = Path(__file__).resolve().parents[2].parent / "shared" / "vectors" / "merkle"
 NO_VECTORS = f"the RFC 6962 vectors are not at {VECTORS} (a checkout outside the workspace)"
@@ -47,20 +47,6 @@ PROPERTY = settings(max_examples=40, deadline=None)
 
 
 # --- an independent model: the spec's formulas, computed naively --------------------------
-
-
-def sha256(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
-
-
-def mth(hashes: Sequence[bytes]) -> bytes:
-    """MTH(D[n]) from leaf hashes, as RFC 6962 §2.1 defines it."""
-    if not hashes:
-        return sha256(b"")
-    if len(hashes) == 1:
-        return hashes[0]
-    k = 1 << ((len(hashes) - 1).bit_length() - 1)
-    return sha256(b"\x01" + mth(hashes[:k]) + mth(hashes[k:]))
 
 
 @functools.cache
