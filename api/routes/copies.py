@@ -15,8 +15,6 @@ from api.downloads import is_sha256, stream_object
 from api.problems import V1_RESPONSES, not_found, problem_doc
 
 router = APIRouter(tags=["copies"], responses=V1_RESPONSES)
-READ_CHUNK = 1024 * 1024
-_HEX = frozenset("0123456789abcdef")
 
 
 class CopyRequest(BaseModel):

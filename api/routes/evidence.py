@@ -30,9 +30,7 @@ from custody.digests import (
 from custody.filenames import sanitize_filename
 
 router = APIRouter(tags=["evidence"], responses=V1_RESPONSES)
-READ_CHUNK = 1024 * 1024
 MULTIPART_OVERHEAD = 1024 * 1024  # headers and boundaries around the file part
-_HEX = frozenset("0123456789abcdef")
 
 
 class IngestOut(BaseModel):
