@@ -14,8 +14,10 @@ CustodyError
 ├── ProofError             a Merkle proof that does not verify (RFC 9162 §2.1.3-2.1.4)
 │   ├── InclusionProofError
 │   └── ConsistencyProofError
-└── TileError              a malformed tlog-tiles path, tile or entry bundle, or a store
-                           whose tiles do not describe the tree they should
+├── TileError              a malformed tlog-tiles path, tile or entry bundle, or a store
+│                          whose tiles do not describe the tree they should
+├── TimestampError         an RFC 3161 time-stamp token or response that does not verify
+└── TimestampRequestError  an RFC 3161 time-stamp request a TSA must reject (failure_info)
 """
 
 from __future__ import annotations
@@ -99,3 +101,20 @@ class ConsistencyProofError(ProofError):
 
 class TileError(CustodyError):
     """A path, tile or entry bundle that breaks c2sp.org/tlog-tiles, or tiles that disagree."""
+
+
+class TimestampError(CustodyError):
+    """An RFC 3161 time-stamp token or response that does not verify; the message says why."""
+
+
+class TimestampRequestError(CustodyError):
+    """A TimeStampReq a TSA rejects; `failure_info` names the PKIFailureInfo bit (RFC 3161 §2.4.2).
+
+    One of "bad_alg", "bad_request", "bad_data_format", "unaccepted_policy" and
+    "unaccepted_extension".
+    """
+
+    def __init__(self, failure_info: str, reason: str) -> None:
+        super().__init__(reason)
+        self.failure_info = failure_info
+        self.reason = reason
