@@ -25,8 +25,18 @@ from api.logstore import LogStore
 from api.problems import install_handlers
 from api.routes import cases, copies, evidence, health
 from api.routes import log as log_routes
+from api.routes import tsa as tsa_routes
 from api.settings import Settings
 from api.stores import build_store, prepare_store
+from api.timestamper import Timestamper, TsaTarget
+from api.tsa import (
+    BUILTIN,
+    BuiltinClient,
+    HttpClient,
+    load_anchors,
+    parse_tsa_urls,
+    start_authority,
+)
 from custody.note import Signer
 from storage import ObjectStore
 
@@ -56,16 +66,20 @@ def create_app(
         )
         app.state.context = context
         watching = asyncio.create_task(context.watcher.run(), name="custody-size-watcher")
+        stamps = asyncio.create_task(context.stamp_watcher.run(), name="custody-stamp-watcher")
         if settings.integrator_enabled:
             context.integrator.start()
+            context.timestamper.start()
         log.info("custody ready: database %s, store %s", context.engine.url, context.store)
         yield
         if settings.integrator_enabled:
+            await run_in_threadpool(context.timestamper.stop)
             await run_in_threadpool(context.integrator.stop)
         await run_in_threadpool(context.evidence.close)
-        watching.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watching
+        for task in (watching, stamps):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         context.engine.dispose()
 
     app = FastAPI(
@@ -75,9 +89,10 @@ def create_app(
         lifespan=lifespan,
     )
     install_handlers(app)
-    for module in (health, cases, evidence, copies, log_routes):
+    for module in (health, cases, evidence, copies, log_routes, tsa_routes):
         app.include_router(module.router)
     app.include_router(log_routes.raw)
+    app.include_router(tsa_routes.metrics)
     return app
 
 
@@ -100,7 +115,48 @@ def compose(
     retention = timedelta(seconds=settings.retention_seconds)
     log_store = LogStore(store, settings.log_prefix)
     log_service = LogService(engine=engine, log_store=log_store, verifier=signer.verifier())
-    watcher = SizeWatcher(log_service.published_size, poll=settings.log_poll_ms / 1000)
+    poll = settings.log_poll_ms / 1000
+    watcher = SizeWatcher(log_service.published_size, poll=poll)
+    stamp_watcher = SizeWatcher(log_service.settled_through, poll=poll)
+    configured = parse_tsa_urls(settings.tsa_urls)
+    uses_builtin = any(url == BUILTIN for _, url in configured)
+    authority = (
+        start_authority(settings, engine, clock)
+        if uses_builtin or settings.tsa_server_enabled
+        else None
+    )
+    anchors = load_anchors(settings.tsa_trust_anchors)
+    targets: list[TsaTarget] = []
+    for slot, (name, url) in enumerate(configured):
+        if url == BUILTIN:
+            assert authority is not None
+            anchors.append(authority.root)
+            targets.append(TsaTarget(name, slot, BuiltinClient(authority, name)))
+        else:
+            client = HttpClient(name, url, settings.tsa_timeout_seconds)
+            targets.append(TsaTarget(name, slot, client))
+
+    def settled() -> None:
+        stamp_watcher.published(log_service.settled_through())
+
+    def published(size: int) -> None:
+        watcher.published(size)
+        if not targets:
+            stamp_watcher.published(size)
+        timestamper.notify()
+
+    timestamper = Timestamper(
+        engine=engine,
+        log_store=log_store,
+        targets=targets,
+        anchors=anchors,
+        clock=clock,
+        holds_lease=lambda: integrator.holds_lease,
+        on_settled=settled,
+        retention=retention,
+        retry_max=settings.tsa_retry_max_seconds,
+        poll=max(poll, 0.5),
+    )
     integrator = Integrator(
         engine=engine,
         log_store=log_store,
@@ -115,7 +171,8 @@ def compose(
             lease=settings.log_lease_seconds,
             retention=retention,
         ),
-        on_publish=watcher.published,
+        on_publish=published,
+        timestamp_targets=[(target.name, target.slot) for target in targets],
     )
     appender = Appender(engine, on_commit=integrator.notify)
     return AppContext(
@@ -135,5 +192,8 @@ def compose(
         log=log_service,
         integrator=integrator,
         watcher=watcher,
+        stamp_watcher=stamp_watcher,
+        timestamper=timestamper,
+        authority=authority,
         clock=clock,
     )

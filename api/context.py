@@ -17,6 +17,8 @@ from api.evidence import EvidenceService
 from api.integrator import Integrator
 from api.logservice import LogService, SizeWatcher
 from api.settings import Settings
+from api.timestamper import Timestamper
+from api.tsa import TimestampAuthority
 from storage import ObjectStore
 
 
@@ -30,6 +32,9 @@ class AppContext:
     log: LogService
     integrator: Integrator
     watcher: SizeWatcher
+    stamp_watcher: SizeWatcher  # the size through which every TSA has answered once
+    timestamper: Timestamper
+    authority: TimestampAuthority | None  # the built-in TSA, where this server runs it
     clock: Callable[[], datetime]
 
 

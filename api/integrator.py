@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,6 +23,7 @@ from api.database import read_scope, session_scope
 from api.ids import new_id
 from api.logstore import CHECKPOINT, LogStore, checkpoint_key
 from api.tables import LogEvent, LogState
+from api.timestamper import record_pending
 from custody.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from custody.merkle import empty_root
 from custody.note import Signer, Verifier
@@ -54,8 +55,10 @@ class Integrator:
         config: IntegratorConfig,
         clock: Callable[[], datetime],
         on_publish: Callable[[int], None] = lambda size: None,
+        timestamp_targets: Sequence[tuple[str, int]] = (),
     ) -> None:
         self._on_publish = on_publish
+        self._timestamp_targets = tuple(timestamp_targets)
         self._engine = engine
         self._log = log_store
         self._signer = signer
@@ -79,6 +82,11 @@ class Integrator:
         if self._thread is not None:
             self._thread.join(timeout=30)
         self._release()
+
+    @property
+    def holds_lease(self) -> bool:
+        """Whether this process integrates now (and so also timestamps)."""
+        return self._size is not None
 
     def notify(self) -> None:
         """A new entry was appended in this process: look now rather than at the next poll."""
@@ -186,6 +194,7 @@ class Integrator:
             signed = self._sign(0, empty_root())
             self._log.write(checkpoint_key(0), signed, retain_until=self._retain())
             self._log.write_mutable(CHECKPOINT, signed)
+            self._record(0, empty_root())
         else:
             # A crash may also fall between `checkpoint` and the database row; readers go by
             # the row, so without this they would not see that size until the next publish.
@@ -194,12 +203,15 @@ class Integrator:
         return size
 
     def _record(self, size: int, root: bytes) -> None:
+        """Index a published checkpoint, and ask for its timestamps in the same transaction."""
+        now = self._clock()
         with session_scope(self._engine) as session:
             session.execute(
                 update(LogState)
                 .where(col(LogState.id) == 1, col(LogState.size) < size)
-                .values(size=size, root=root.hex(), updated_at=self._clock())
+                .values(size=size, root=root.hex(), updated_at=now)
             )
+            record_pending(session, size, self._timestamp_targets, now)
 
     def _acquire(self) -> bool:
         """Renew our lease, or take a free or expired one and forget the size we knew."""

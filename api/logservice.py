@@ -5,23 +5,48 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func
+from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
 from api.database import read_scope
 from api.logstore import CHECKPOINT, LogStore, checkpoint_key
 from api.problems import Problem, not_found, problem_type
-from api.tables import LogState
+from api.tables import CheckpointTimestamp, LogState
+from api.timestamper import PENDING, STORED, token_key
 from custody.checkpoint import Checkpoint, open_checkpoint
 from custody.errors import CustodyError
 from custody.merkle import consistency_proof, inclusion_proof
 from custody.note import Verifier
 from custody.receipt import Receipt, format_receipt
 from custody.tiles import Bundle, decode_bundle, read_hash_from_tiles
+from custody.tsp import parse_response
 
 log = logging.getLogger("custody.log")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredToken:
+    tsa: str
+    token: bytes  # DER TimeStampToken (a CMS ContentInfo)
+    chain_pem: str
+    gen_time: datetime
+    key: str  # the stored TimeStampResp, relative to the log prefix
+
+
+@dataclass(frozen=True, slots=True)
+class Timestamps:
+    size: int
+    stored: tuple[StoredToken, ...]
+    pending: tuple[str, ...]
+
+    @property
+    def earliest(self) -> datetime | None:
+        return min((token.gen_time for token in self.stored), default=None)
 
 
 class LogService:
@@ -74,15 +99,77 @@ class LogService:
             )
         return consistency_proof(old, new, read_hash_from_tiles(new, self.log_store.read_tile))
 
-    def receipt(self, index: int) -> bytes:
-        """The tlog-proof receipt of entry `index` against the latest published checkpoint."""
+    def receipt(self, index: int, size: int | None = None) -> tuple[int, bytes]:
+        """The tlog-proof receipt of entry `index` and the size of its checkpoint: the latest
+        published one, or the archived checkpoint of `size` (at most the published size)."""
         # The archived copy: immutable, so cached, unlike the mutable `checkpoint` object.
         signed, checkpoint = self._published_checkpoint()
-        size = checkpoint.size
+        if size is not None and size < checkpoint.size:
+            signed = self.checkpoint(size)
+        else:
+            size = checkpoint.size
         if not 0 <= index < size:
             raise not_found("integrated log entry")
         proof = inclusion_proof(index, size, read_hash_from_tiles(size, self.log_store.read_tile))
-        return format_receipt(Receipt(self._entry(index, size), index, tuple(proof), signed))
+        receipt = Receipt(self._entry(index, size), index, tuple(proof), signed)
+        return size, format_receipt(receipt)
+
+    def timestamps(self, size: int) -> Timestamps:
+        """The stored RFC 3161 tokens over checkpoint `size`, and the TSAs still pending."""
+        with read_scope(self._engine) as session:
+            rows = session.exec(
+                select(CheckpointTimestamp)
+                .where(col(CheckpointTimestamp.size) == size)
+                .order_by(col(CheckpointTimestamp.slot))
+            ).all()
+        stored: list[StoredToken] = []
+        pending: list[str] = []
+        for row in rows:
+            if row.status != STORED or row.gen_time is None:
+                pending.append(row.tsa)
+                continue
+            key = token_key(size, row.slot)
+            reply = parse_response(self.log_store.read(key))
+            if reply.token is None:  # verified before it was stored: a tampered store
+                raise Problem(500, "Stored timestamp unreadable", f"{key} holds no token")
+            stored.append(StoredToken(row.tsa, reply.token, row.chain_pem or "", row.gen_time, key))
+        return Timestamps(size, tuple(stored), tuple(pending))
+
+    def trusted_times(self, indices: Iterable[int]) -> dict[int, datetime | None]:
+        """For each entry index: the earliest token time of the first checkpoint covering it
+        (None while that checkpoint's timestamps are pending)."""
+        times: dict[int, datetime | None] = {}
+        with read_scope(self._engine) as session:
+            for index in set(indices):
+                first = session.exec(
+                    select(func.min(CheckpointTimestamp.size)).where(
+                        col(CheckpointTimestamp.size) > index
+                    )
+                ).one()
+                times[index] = (
+                    None
+                    if first is None
+                    else session.exec(
+                        select(func.min(CheckpointTimestamp.gen_time)).where(
+                            col(CheckpointTimestamp.size) == first
+                        )
+                    ).one()
+                )
+        return times
+
+    def settled_through(self) -> int:
+        """The largest size S such that every TSA has answered (or failed once) for every
+        checkpoint of size <= S: receipts wait for this, not for TSAs that are down."""
+        with read_scope(self._engine) as session:
+            unsettled = session.exec(
+                select(func.min(CheckpointTimestamp.size)).where(
+                    col(CheckpointTimestamp.status) == PENDING,
+                    col(CheckpointTimestamp.attempts) == 0,
+                )
+            ).one()
+            state = session.get(LogState, 1)
+        published = state.size if state is not None else 0
+        return published if unsettled is None else min(published, unsettled - 1)
 
     def _published_checkpoint(self) -> tuple[bytes, Checkpoint]:
         """The newest published checkpoint, signature checked once per size."""

@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from custody.tsp import DEFAULT_POLICY
+
 GIB = 1024**3
 
 
@@ -55,12 +57,50 @@ class Settings(BaseSettings):
     receipt_wait_seconds: float = Field(default=2.0, ge=0, le=30)
     integrator_enabled: bool = True
 
+    # Trusted time: RFC 3161 timestamps over every archived checkpoint.
+    tsa_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["builtin"],
+        description="TSAs to timestamp checkpoints with: 'builtin' and/or [name=]https://... URLs",
+    )
+    tsa_trust_anchors: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="PEM files of root certificates trusted for external TSAs",
+    )
+    tsa_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    tsa_retry_max_seconds: float = Field(default=60.0, ge=0.1, le=86400)
+    tsa_key_file: Path | None = Field(
+        default=None, description="PEM private key of the built-in TSA; default data_dir/keys"
+    )
+    tsa_chain_file: Path | None = Field(
+        default=None, description="PEM chain of the built-in TSA, its certificate first"
+    )
+    tsa_policy_oid: str = Field(default=DEFAULT_POLICY, pattern=r"^[0-2](\.(0|[1-9][0-9]*))+$")
+    tsa_name: str | None = Field(
+        default=None, description="the built-in TSA's common name; default from the origin"
+    )
+    tsa_server_enabled: bool = Field(default=True, description="serve POST /tsa")
+
     @field_validator("extra_digests", mode="before")
     @classmethod
     def _split_digests(cls, value: object) -> object:
         if isinstance(value, str):
             return [v.strip().lower() for v in value.split(",") if v.strip()]
         return value
+
+    @field_validator("tsa_urls", "tsa_trust_anchors", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @property
+    def resolved_tsa_key_file(self) -> Path:
+        return self.tsa_key_file or self.data_dir / "keys" / "tsa.pem"
+
+    @property
+    def resolved_tsa_name(self) -> str:
+        return self.tsa_name or f"Custody TSA {self.resolved_log_origin}"
 
     @property
     def resolved_database_url(self) -> str:

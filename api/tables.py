@@ -158,3 +158,34 @@ class SharingCopy(SQLModel, table=True):
     created_by: str = Field(foreign_key="users.id", max_length=64)
     created_at: datetime = Field(sa_column=_utc())
     event_index: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class CheckpointTimestamp(SQLModel, table=True):
+    """One TSA's RFC 3161 token over one archived checkpoint: pending until stored.
+
+    The token itself is an immutable object next to the checkpoint (`checkpoints/<size>.tsr.<slot>`
+    under the log prefix); this row tracks requests, retries and the token's time.
+    """
+
+    __tablename__ = "checkpoint_timestamps"
+
+    size: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    tsa: str = Field(primary_key=True, max_length=64)
+    slot: int
+    status: str = Field(max_length=16, index=True)  # "pending" or "stored"
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_column=_utc())
+    last_error: str | None = Field(default=None, max_length=1024)
+    gen_time: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    chain_pem: str | None = None
+    updated_at: datetime = Field(sa_column=_utc())
+
+
+class TsaState(SQLModel, table=True):
+    """The built-in TSA's serial-number epoch: bumped at every start, so serials
+    (epoch << 64 | counter) never repeat across restarts or processes."""
+
+    __tablename__ = "tsa_state"
+
+    id: int = Field(primary_key=True)
+    epoch: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -10,12 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from cryptography import x509
 
 from cli.sources import open_source
-from custody.audit import AuditReport, SeenCheckpoint, audit_log, iter_failures
-from custody.errors import CustodyError
+from custody.audit import AuditReport, SeenCheckpoint, TimestampPolicy, audit_log, iter_failures
+from custody.errors import CustodyError, ReceiptError
 from custody.note import Verifier, parse_vkey
 from custody.receipt import parse_receipt, verify_receipt
+from custody.tsp import verify_token
 
 
 def load_vkey(value: str) -> Verifier:
@@ -46,6 +49,8 @@ def run_audit(
     region: str,
     token: str | None,
     check_originals: bool,
+    check_timestamps: bool = True,
+    tsa_ca: list[Path] | None = None,
 ) -> tuple[AuditReport, Path]:
     verifier = load_vkey(vkey)
     state_path = state or default_state_path(verifier)
@@ -56,8 +61,13 @@ def run_audit(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="SOURCE") from exc
+    policy = TimestampPolicy(tuple(load_tsa_anchors(tsa_ca or []))) if check_timestamps else None
     report = audit_log(
-        log, verifier, seen=seen, open_original=log.open_original if check_originals else None
+        log,
+        verifier,
+        seen=seen,
+        open_original=log.open_original if check_originals else None,
+        timestamps=policy,
     )
     if report.ok:
         _save_state(state_path, SeenCheckpoint(report.size, report.root))
@@ -73,6 +83,12 @@ def report_json(report: AuditReport, state_path: Path) -> str:
         "tiles": report.tiles,
         "checkpoints": report.checkpoints,
         "originals": report.originals,
+        "timestamps": {
+            "checked": report.timestamps_checked,
+            "valid": report.timestamps,
+            "untrusted": report.timestamps_untrusted,
+            "checkpoints_missing": report.timestamps_missing,
+        },
         "failures": [asdict(f) for f in report.failures],
         "state_file": str(state_path),
     }
@@ -87,6 +103,18 @@ def report_text(report: AuditReport, state_path: Path) -> str:
         f"entries, {report.tiles} tiles, {report.checkpoints} archived checkpoints, "
         f"{report.originals} originals."
     )
+    if report.timestamps_checked:
+        lines.append(
+            f"Timestamps: {report.timestamps} valid RFC 3161 token(s), of which "
+            f"{report.timestamps_untrusted} from a TSA outside the trust anchors given"
+            + ("" if report.timestamps_untrusted == 0 else " (pass --tsa-ca to check trust)")
+            + "."
+        )
+        if report.timestamps_missing:
+            lines.append(
+                "MISSING timestamps for checkpoint size(s): "
+                + ", ".join(str(size) for size in report.timestamps_missing)
+            )
     lines.append(f"State: {state_path}" + (" (updated)" if report.ok else " (unchanged)"))
     return "\n".join(lines)
 
@@ -111,20 +139,90 @@ def _save_state(path: Path, seen: SeenCheckpoint) -> None:
     os.replace(tmp, path)
 
 
-def run_verify_receipt(receipt_path: Path, file: Path | None, *, vkey: str) -> dict[str, Any]:
-    """Verify a receipt offline; with FILE, also that it is the file the receipt names."""
+def load_tsa_anchors(paths: list[Path]) -> list[x509.Certificate]:
+    anchors: list[x509.Certificate] = []
+    for path in paths:
+        try:
+            anchors.extend(x509.load_pem_x509_certificates(path.read_bytes()))
+        except (OSError, ValueError) as exc:
+            raise typer.BadParameter(
+                f"{path} holds no PEM certificate: {exc}", param_hint="--tsa-ca"
+            ) from exc
+    return anchors
+
+
+def run_verify_receipt(
+    receipt_path: Path, file: Path | None, *, vkey: str, tsa_ca: list[Path] | None = None
+) -> dict[str, Any]:
+    """Verify a receipt offline; with FILE, also that it is the file the receipt names.
+
+    RECEIPT is the tlog-proof text, or the JSON the service answers (an ingest response or
+    `GET /v1/log/entries/N/receipt` with `Accept: application/json`), whose RFC 3161 tokens
+    over the receipt's checkpoint are then verified too.
+    """
     verifier = load_vkey(vkey)
-    receipt = parse_receipt(receipt_path.read_bytes())
+    anchors = load_tsa_anchors(tsa_ca or [])
+    text, stamps = _read_receipt(receipt_path)
+    receipt = parse_receipt(text)
     file_sha256 = _sha256_file(file) if file is not None else None
     verified = verify_receipt(receipt, verifier, file_sha256=file_sha256)
+    checked = [_check_token(item, receipt.checkpoint, anchors) for item in stamps]
+    valid = [c for c in checked if c["token_valid"]]
+    trusted = [c for c in valid if c["tsa_trusted"]]
     return {
-        "ok": True,
+        "ok": len(valid) == len(checked),
         "index": verified.index,
         "log": verified.checkpoint.origin,
         "checkpoint_size": verified.checkpoint.size,
         "checkpoint_root": verified.checkpoint.root.hex(),
         "file_checked": file_sha256 is not None,
         "event": verified.event,
+        "timestamps": checked,
+        # Each token is over the receipt's checkpoint, which includes the entry: the entry
+        # existed no later than the token's time.
+        "trusted_time": min((c["time"] for c in trusted), default=None),
+        "earliest_token_time": min((c["time"] for c in valid), default=None),
+        "tsa_trust_anchors_given": len(anchors),
+    }
+
+
+def _read_receipt(path: Path) -> tuple[bytes, list[dict[str, Any]]]:
+    data = path.read_bytes()
+    if not data.lstrip().startswith(b"{"):
+        return data, []
+    try:
+        document = json.loads(data)
+        text = document["receipt"]
+        stamps = document.get("timestamps") or []
+        if not isinstance(text, str) or not isinstance(stamps, list):
+            raise TypeError("receipt must be text and timestamps a list")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ReceiptError(f"{path} is JSON but not a receipt with timestamps: {exc}") from exc
+    return text.encode("utf-8"), stamps
+
+
+def _check_token(
+    item: dict[str, Any], checkpoint: bytes, anchors: list[x509.Certificate]
+) -> dict[str, Any]:
+    name = str(item.get("tsa", "?"))
+    try:
+        token = base64.b64decode(str(item["token"]), validate=True)
+        chain = x509.load_pem_x509_certificates(str(item.get("chain_pem", "")).encode())
+    except (KeyError, ValueError) as exc:
+        return {"tsa": name, "token_valid": False, "reason": f"unreadable: {exc}"}
+    try:
+        verified = verify_token(token, message=checkpoint, trust_anchors=anchors, extra_certs=chain)
+    except CustodyError as exc:
+        return {"tsa": name, "token_valid": False, "reason": str(exc)}
+    return {
+        "tsa": name,
+        "token_valid": True,
+        "time": verified.gen_time.isoformat(),
+        "serial": verified.serial,
+        "policy": verified.policy,
+        "tsa_name": verified.tsa_name,
+        "tsa_trusted": verified.trusted,
+        "root": verified.chain[-1].subject.rfc4514_string(),
     }
 
 

@@ -85,6 +85,13 @@ def audit(
         str | None, typer.Option(envvar="CUSTODY_TOKEN", help="API token (http sources)")
     ] = None,
     originals: Annotated[bool, typer.Option(help="re-hash every original the log names")] = True,
+    timestamps: Annotated[
+        bool, typer.Option(help="verify every RFC 3161 token over every checkpoint")
+    ] = True,
+    tsa_ca: Annotated[
+        list[Path] | None,
+        typer.Option(help="PEM file of TSA root certificates to trust (repeatable)"),
+    ] = None,
 ) -> int:
     """Verify the whole log from its stored objects alone; exit 0 all good, 1 any failure,
     2 a usage error (bad key, source or state file)."""
@@ -97,6 +104,8 @@ def audit(
         region=region,
         token=token,
         check_originals=originals,
+        check_timestamps=timestamps,
+        tsa_ca=tsa_ca,
     )
     typer.echo(report_json(report, state_path) if json_output else report_text(report, state_path))
     return EXIT_OK if report.ok else EXIT_FAILURE
@@ -104,16 +113,34 @@ def audit(
 
 @app.command("verify-receipt")
 def verify_receipt_command(
-    receipt: Annotated[Path, typer.Argument(help="the receipt (C2SP tlog-proof text)")],
+    receipt: Annotated[
+        Path, typer.Argument(help="the receipt: tlog-proof text, or the service's JSON")
+    ],
     file: Annotated[Path | None, typer.Argument(help="the evidence file it was issued for")] = None,
     vkey: Annotated[str, typer.Option(help="the log's verifier key, or a file holding it")] = "",
+    tsa_ca: Annotated[
+        list[Path] | None,
+        typer.Option(help="PEM file of TSA root certificates to trust (repeatable)"),
+    ] = None,
 ) -> int:
-    """Check a receipt offline: the file's hash, the inclusion proof, the checkpoint signature."""
+    """Check a receipt offline: the file's hash, the inclusion proof, the checkpoint signature,
+    and each RFC 3161 token over the checkpoint ("token valid"), separately from whether its
+    TSA's root is among the --tsa-ca anchors ("TSA trusted"). Exit 1 if any token is invalid."""
     if not vkey:
         raise typer.BadParameter("the log's verifier key is required", param_hint="--vkey")
-    result = run_verify_receipt(receipt, file, vkey=vkey)
+    result = run_verify_receipt(receipt, file, vkey=vkey, tsa_ca=tsa_ca)
     typer.echo(json.dumps(result, indent=2))
-    return EXIT_OK
+    for stamp in result["timestamps"]:
+        if not stamp["token_valid"]:
+            typer.echo(f"timestamp from {stamp['tsa']}: INVALID: {stamp['reason']}", err=True)
+        else:
+            trust = "TSA trusted" if stamp["tsa_trusted"] else "TSA NOT trusted (root not given)"
+            typer.echo(
+                f"timestamp from {stamp['tsa']}: token valid, {stamp['time']}; {trust}", err=True
+            )
+    if result["timestamps"]:
+        typer.echo(f"trusted time: {result['trusted_time'] or 'none (no trusted token)'}", err=True)
+    return EXIT_OK if result["ok"] else EXIT_FAILURE
 
 
 @admin.command("rebuild-index")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import urllib.error
@@ -16,6 +17,7 @@ from storage.s3 import S3ObjectStore
 
 ORIGINALS = "originals/sha256"
 HTTP_TIMEOUT = 60
+MAX_PROBED_SLOTS = 16  # TSAs per checkpoint an HTTP source looks for without a listing
 
 
 class StoreSource:
@@ -24,6 +26,7 @@ class StoreSource:
     def __init__(self, store: ObjectStore, log_prefix: str = "log/") -> None:
         self._store = store
         self._prefix = log_prefix
+        self._tokens: dict[int, list[str]] | None = None
 
     def read(self, path: str) -> bytes | None:
         try:
@@ -34,7 +37,22 @@ class StoreSource:
 
     def archived_sizes(self) -> list[int]:
         names = (k.rsplit("/", 1)[-1] for k in self._store.list(self._prefix + "checkpoints/"))
-        return sorted(int(n) for n in names if n.isdigit() and str(int(n)) == n)
+        return sorted(int(n) for n in names if _is_number(n))
+
+    def timestamps(self, size: int) -> list[tuple[str, bytes]]:
+        """The stored replies `checkpoints/<size>.tsr.<slot>` (listed once for all sizes)."""
+        if self._tokens is None:
+            self._tokens = {}
+            for key in self._store.list(self._prefix + "checkpoints/"):
+                name, dot, slot = key.rsplit("/", 1)[-1].partition(".tsr.")
+                if dot and _is_number(name) and _is_number(slot):
+                    self._tokens.setdefault(int(name), []).append(key)
+        found = []
+        for key in sorted(self._tokens.get(size, [])):
+            data = self.read(key.removeprefix(self._prefix))
+            if data is not None:
+                found.append((key, data))
+        return found
 
     def open_original(self, sha256: str) -> BinaryIO | None:
         try:
@@ -58,6 +76,23 @@ class HttpSource:
         data = self._get("/v1/log/checkpoints", auth=True) if self._token else None
         return sorted(int(n) for n in json.loads(data)["sizes"]) if data else []
 
+    def timestamps(self, size: int) -> list[tuple[str, bytes]]:
+        """With a token, the tokens the service lists; without, the raw replies by slot."""
+        if self._token:
+            data = self._get(f"/v1/log/checkpoints/{size}/timestamps", auth=True)
+            listed = json.loads(data) if data else []
+            return [
+                (f"checkpoints/{size} ({item['tsa']})", base64.b64decode(item["token"]))
+                for item in listed
+            ]
+        found = []
+        for slot in range(MAX_PROBED_SLOTS):
+            reply = self.read(f"checkpoints/{size}.tsr.{slot}")
+            if reply is None:
+                break
+            found.append((f"checkpoints/{size}.tsr.{slot}", reply))
+        return found
+
     def open_original(self, sha256: str) -> BinaryIO | None:
         if not self._token:
             return None
@@ -75,6 +110,10 @@ class HttpSource:
             if exc.code == 404:
                 return None
             raise
+
+
+def _is_number(text: str) -> bool:
+    return text.isdigit() and str(int(text)) == text
 
 
 def open_source(

@@ -12,18 +12,35 @@ import hashlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, cast
+
+from cryptography import x509
 
 from custody.checkpoint import Checkpoint, open_checkpoint
-from custody.errors import CustodyError
+from custody.errors import CustodyError, TimestampError
 from custody.events import decode_entry
 from custody.merkle import HASH_SIZE, MerkleFrontier, leaf_hash, root_from_leaf_hashes
 from custody.note import Verifier
 from custody.tiles import Bundle, Tile, bundle_path, decode_bundle, tile_path
+from custody.tsp import parse_response, verify_token
 
 WIDTH = 256
 READ_CHUNK = 1024 * 1024
 _SHA256 = re.compile(r"[0-9a-f]{64}")  # as custody.events writes subjects
+
+
+class TimestampSource(Protocol):
+    """Where a source keeps RFC 3161 tokens: (label, TimeStampResp or token DER) per size."""
+
+    def timestamps(self, size: int) -> list[tuple[str, bytes]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TimestampPolicy:
+    """Check every checkpoint's tokens; tokens whose TSA chain does not end at one of
+    `trust_anchors` are valid but untrusted (a failure only if anchors were given)."""
+
+    trust_anchors: tuple[x509.Certificate, ...] = ()
 
 
 class LogSource(Protocol):
@@ -61,6 +78,10 @@ class AuditReport:
     tiles: int = 0
     checkpoints: int = 0
     originals: int = 0
+    timestamps: int = 0  # tokens that verify against their checkpoint
+    timestamps_untrusted: int = 0  # of those, TSAs outside the trust anchors given
+    timestamps_missing: list[int] = field(default_factory=list)  # sizes without a valid token
+    timestamps_checked: bool = False
     failures: list[Failure] = field(default_factory=list)
 
     @property
@@ -77,8 +98,11 @@ def audit_log(
     *,
     seen: SeenCheckpoint | None = None,
     open_original: OpenOriginal | None = None,
+    timestamps: TimestampPolicy | None = None,
 ) -> AuditReport:
-    """Audit the log `source` holds against the log key `verifier`."""
+    """Audit the log `source` holds against the log key `verifier`; with `timestamps`, also
+    every RFC 3161 token over every archived checkpoint (`source` is then a TimestampSource).
+    """
     report = AuditReport()
     checkpoint = _open(source, "checkpoint", verifier, report)
     if checkpoint is None:
@@ -97,6 +121,8 @@ def audit_log(
     archived = _archived(source, verifier, report, checkpoint.size, required)
     walk = _walk(source, checkpoint.size, report, set(archived) | required)
     _compare_roots(walk, checkpoint, archived, seen, report)
+    if timestamps is not None:
+        _check_timestamps(source, sorted(archived), timestamps, report)
     if open_original is not None:
         _check_originals(walk.subjects, open_original, report)
     return report
@@ -361,6 +387,61 @@ def _check_originals(
 
 def _digest(data: bytes) -> str:
     return f"{len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()[:16]}…"
+
+
+def _check_timestamps(
+    source: LogSource, sizes: list[int], policy: TimestampPolicy, report: AuditReport
+) -> None:
+    """Each token over each archived checkpoint: imprint, signature, EKU, chain at genTime.
+
+    Certificates are checked at the token's genTime, not today: a token stays checkable
+    after its TSA certificate expires, and later checkpoints, themselves timestamped and
+    proven consistent with this one above, carry the history forward.
+    """
+    if not hasattr(source, "timestamps"):
+        raise TypeError("this source cannot list timestamps")
+    stamps = cast(TimestampSource, source)
+    report.timestamps_checked = True
+    for size in sizes:
+        checkpoint = source.read(f"checkpoints/{size}")
+        if checkpoint is None:
+            continue  # already reported by the checkpoint checks
+        valid = 0
+        for label, data in stamps.timestamps(size):
+            try:
+                token = _token_of(data)
+                verified = verify_token(
+                    token, message=checkpoint, trust_anchors=policy.trust_anchors
+                )
+            except CustodyError as exc:
+                report.fail(label, f"invalid RFC 3161 timestamp: {exc}")
+                continue
+            valid += 1
+            report.timestamps += 1
+            if not verified.trusted:
+                report.timestamps_untrusted += 1
+                if policy.trust_anchors:
+                    root = verified.chain[-1].subject.rfc4514_string()
+                    report.fail(
+                        label,
+                        "the token is valid but its TSA is not trusted: its chain ends at a "
+                        "root outside the trust anchors given",
+                        "a root among --tsa-ca",
+                        root,
+                    )
+        if not valid:
+            report.timestamps_missing.append(size)
+
+
+def _token_of(data: bytes) -> bytes:
+    """The TimeStampToken in a stored TimeStampResp, or `data` if it is a token already."""
+    try:
+        reply = parse_response(data)
+    except TimestampError:
+        return data
+    if reply.token is None:
+        raise TimestampError(f"the stored reply is not a granted token: {reply.status}")
+    return reply.token
 
 
 def iter_failures(report: AuditReport) -> Iterator[str]:

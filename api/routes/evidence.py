@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -19,6 +20,7 @@ from api.downloads import is_sha256, stream_object
 from api.evidence import IngestRequest, IngestResult
 from api.multipart import MultipartError, MultipartReader
 from api.problems import V1_RESPONSES, Problem, not_found, problem_doc, problem_type
+from api.receipts import TimestampOut, build_receipt
 from api.sidecar import sensitive_json
 from api.staging import StagedFile, Stager, UploadTooLargeError
 from custody.digests import (
@@ -48,6 +50,16 @@ class IngestOut(BaseModel):
         default=None, description="C2SP tlog-proof receipt; absent when the answer is 202"
     )
     receipt_url: str = Field(description="where the receipt can be fetched at any time")
+    timestamps: list[TimestampOut] = Field(
+        default_factory=list, description="RFC 3161 tokens over the receipt's checkpoint"
+    )
+    timestamps_pending: list[str] = Field(
+        default_factory=list, description="TSAs whose token over that checkpoint is pending"
+    )
+    trusted_time: datetime | None = Field(
+        default=None,
+        description="the earliest token time of the first checkpoint covering the entry",
+    )
     metadata: dict[str, Any] = Field(
         description="what was read from the file (sealed; never in the log) and the warnings"
     )
@@ -144,13 +156,19 @@ async def _seal(
 
 
 async def _attach_receipt(context: AppContext, out: IngestOut, response: Response) -> IngestOut:
-    """Wait (bounded) for a checkpoint covering the entry; else answer 202 with a URL."""
-    wait = context.settings.receipt_wait_seconds
-    if await context.watcher.wait_for(out.index + 1, wait):
-        receipt = await run_in_threadpool(context.log.receipt, out.index)
-        out.receipt = receipt.decode("utf-8")
-    else:
+    """Wait (bounded) for a checkpoint covering the entry, then for its timestamps within
+    the same budget (a TSA that is down is listed as pending); else answer 202 with a URL."""
+    deadline = time.monotonic() + context.settings.receipt_wait_seconds
+    if not await context.watcher.wait_for(out.index + 1, deadline - time.monotonic()):
         response.status_code = 202
+        return out
+    size = context.watcher.size
+    await context.stamp_watcher.wait_for(size, deadline - time.monotonic())
+    receipt = await run_in_threadpool(build_receipt, context.log, out.index, size)
+    out.receipt = receipt.receipt
+    out.timestamps = receipt.timestamps
+    out.timestamps_pending = receipt.timestamps_pending
+    out.trusted_time = receipt.trusted_time
     return out
 
 
@@ -179,7 +197,15 @@ def _ingest_out(result: IngestResult, digests: dict[str, str]) -> IngestOut:
 @router.get("/v1/evidence/{sha256}", summary="An original's record and custody events")
 async def read_evidence(sha256: str, context: Context, _: CurrentPrincipal) -> dict[str, Any]:
     _require_hash_shape(sha256)
-    return await run_in_threadpool(context.evidence.describe, sha256)
+    return await run_in_threadpool(_describe, context, sha256)
+
+
+def _describe(context: AppContext, sha256: str) -> dict[str, Any]:
+    described = context.evidence.describe(sha256)
+    times = context.log.trusted_times(event["index"] for event in described["events"])
+    for event in described["events"]:
+        event["trusted_time"] = times[event["index"]]
+    return described
 
 
 @router.get("/v1/evidence/{sha256}/metadata", summary="The original's sealed metadata sidecar")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from api.context import Context, CurrentPrincipal
 from api.problems import V1_RESPONSES, not_found
+from api.receipts import TimestampOut, build_receipt, timestamps_out
+from api.tsa import REPLY_TYPE
 from custody.errors import TileError
 from custody.note import format_vkey
 from custody.tiles import parse_path
@@ -90,13 +92,39 @@ async def get_entry(index: str, context: Context, _: CurrentPrincipal) -> Respon
 
 @router.get(
     "/v1/log/entries/{index}/receipt",
-    summary="The entry's receipt (C2SP tlog-proof)",
+    summary="The entry's receipt: C2SP tlog-proof text, or JSON with its RFC 3161 timestamps",
+    description="`Accept: application/json` gives the tlog-proof together with the RFC 3161 "
+    "tokens over its checkpoint, the TSAs still pending, and the entry's trusted time.",
     response_class=Response,
-    responses={200: {"content": {TEXT: {}}}},
+    responses={
+        200: {
+            "content": {
+                TEXT: {},
+                "application/json": {"schema": {"$ref": "#/components/schemas/ReceiptOut"}},
+            }
+        }
+    },
 )
-async def get_receipt(index: str, context: Context, _: CurrentPrincipal) -> Response:
-    text = await run_in_threadpool(context.log.receipt, _index(index))
+async def get_receipt(
+    index: str, request: Request, context: Context, _: CurrentPrincipal
+) -> Response:
+    if "application/json" in request.headers.get("accept", ""):
+        receipt = await run_in_threadpool(build_receipt, context.log, _index(index))
+        return Response(receipt.model_dump_json(), media_type="application/json")
+    _size, text = await run_in_threadpool(context.log.receipt, _index(index))
     return Response(text, media_type=TEXT)
+
+
+@router.get(
+    "/v1/log/checkpoints/{size}/timestamps",
+    summary="RFC 3161 tokens over an archived checkpoint, with their TSA chains",
+    description="Each token is over the SHA-256 of the bytes of GET /v1/log/checkpoints/{size}: "
+    "`openssl ts -verify -data CHECKPOINT -token_in -in TOKEN.der -CAfile ROOT.pem`.",
+)
+async def get_timestamps(size: int, context: Context, _: CurrentPrincipal) -> list[TimestampOut]:
+    await run_in_threadpool(context.log.checkpoint, size)  # 404 if there is no such checkpoint
+    timestamps = await run_in_threadpool(context.log.timestamps, size)
+    return timestamps_out(timestamps)
 
 
 @router.get("/v1/log/proofs/inclusion", summary="RFC 9162 inclusion proof")
@@ -119,15 +147,16 @@ async def get_consistency(
     "/log/{path:path}",
     summary="tlog-tiles objects exactly as stored (read-only)",
     response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}, TEXT: {}}}},
+    responses={200: {"content": {"application/octet-stream": {}, TEXT: {}, REPLY_TYPE: {}}}},
 )
 async def get_raw(path: str, context: Context) -> Response:
-    if path == "checkpoint" or _is_archive(path):
+    if path == "checkpoint" or _is_archive(path) or _is_token(path):
         data = await run_in_threadpool(context.log.log_store.read_optional, path)
         if data is None:
             raise not_found("log object")
         cache = "no-cache" if path == "checkpoint" else IMMUTABLE
-        return Response(data, media_type=TEXT, headers={"Cache-Control": cache})
+        kind = REPLY_TYPE if _is_token(path) else TEXT
+        return Response(data, media_type=kind, headers={"Cache-Control": cache})
     try:
         parse_path(path)
     except TileError:
@@ -143,6 +172,11 @@ async def get_raw(path: str, context: Context) -> Response:
 def _is_archive(path: str) -> bool:
     prefix, _, size = path.partition("/")
     return prefix == "checkpoints" and size.isdigit() and str(int(size)) == size
+
+
+def _is_token(path: str) -> bool:
+    archive, dot, slot = path.partition(".tsr.")
+    return bool(dot) and _is_archive(archive) and slot.isdigit() and str(int(slot)) == slot
 
 
 def _index(value: str) -> int:

@@ -34,6 +34,17 @@ def audit_source(service: Service) -> tuple[str, dict[str, str]]:
     return str(service.data_dir / "objects"), env
 
 
+def audit_location(service: Service) -> tuple[list[str], dict[str, str]]:
+    """`custody audit` arguments naming this deployment's store (SOURCE last), and env."""
+    source, env = audit_source(service)
+    extra = (
+        ["--endpoint-url", service.env["CUSTODY_S3_ENDPOINT_URL"]]
+        if source.startswith("s3://")
+        else []
+    )
+    return [*extra, source], env
+
+
 def test_receipt_proofs_and_audit(service: Service, tmp_path: Path) -> None:
     with service.client() as client:
         case = new_case(client)
@@ -110,15 +121,10 @@ def test_receipt_proofs_and_audit(service: Service, tmp_path: Path) -> None:
             client.get("/v1/log/proofs/inclusion", params={"index": 0, "size": 10**9}), 400
         )
 
-    source, env = audit_source(service)
-    extra = (
-        ["--endpoint-url", service.env["CUSTODY_S3_ENDPOINT_URL"]]
-        if source.startswith("s3://")
-        else []
-    )
+    location, env = audit_location(service)
     state = tmp_path / "audit-state.json"
     audited = custody_cli(
-        "audit", "--vkey", vkey, "--state", str(state), "--json", *extra, source, env=env
+        "audit", "--vkey", vkey, "--state", str(state), "--json", *location, env=env
     )
     assert audited.returncode == 0, audited.stdout + audited.stderr
     report = json.loads(audited.stdout)

@@ -1,0 +1,285 @@
+"""RFC 3161 tokens over every archived checkpoint, from every configured TSA.
+
+The integrator records a pending row per (checkpoint, TSA) in the transaction that records
+the checkpoint. One worker thread per TSA, active while this process holds the integrator
+lease, asks its TSA for a token over the checkpoint's exact bytes with a fresh nonce,
+verifies the reply (imprint, nonce, signature, EKU, chain to the trust anchors), and stores
+it create-only next to the checkpoint as `checkpoints/<size>.tsr.<slot>`. A TSA that is down
+or answers badly never blocks the log or the other TSAs: its row stays pending and is retried
+with backoff, and the backlog shows in a log line and in `/metrics`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from sqlalchemy import Engine, func, update
+from sqlmodel import Session, col, select
+
+from api.database import read_scope, session_scope
+from api.logstore import LogStore, checkpoint_key
+from api.tables import CheckpointTimestamp
+from api.tsa import TsaClient, TsaUnavailableError
+from custody.errors import TimestampError
+from custody.tsp import VerifiedToken, make_request, new_nonce, parse_response, verify_reply
+from custody.tsp import verify_token as verify_tsp_token
+from storage import ObjectExistsError
+
+log = logging.getLogger("custody.timestamps")
+
+PENDING = "pending"
+STORED = "stored"
+BATCH = 32
+BACKLOG_REPORT_SECONDS = 60.0
+
+
+def token_key(size: int, slot: int) -> str:
+    """Where a TSA's reply over checkpoint `size` is stored (relative to the log prefix)."""
+    return f"{checkpoint_key(size)}.tsr.{slot}"
+
+
+@dataclass(frozen=True, slots=True)
+class TsaTarget:
+    name: str
+    slot: int  # position in the configured list: the `.tsr.<slot>` suffix
+    client: TsaClient
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    tsa: str
+    pending: int
+    oldest_size: int | None
+    last_error: str | None
+
+
+def chain_pem(certificates: Sequence[x509.Certificate]) -> str:
+    return "".join(cert.public_bytes(Encoding.PEM).decode("ascii") for cert in certificates)
+
+
+class Timestamper:
+    """Worker threads that fetch, verify and store tokens for pending checkpoints."""
+
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        log_store: LogStore,
+        targets: Sequence[TsaTarget],
+        anchors: Sequence[x509.Certificate],
+        clock: Callable[[], datetime],
+        holds_lease: Callable[[], bool],
+        on_settled: Callable[[], None] = lambda: None,
+        retention: timedelta,
+        retry_max: float = 60.0,
+        poll: float = 1.0,
+    ) -> None:
+        self._retention = retention
+        self._engine = engine
+        self._log = log_store
+        self.targets = tuple(targets)
+        self._anchors = tuple(anchors)
+        self._clock = clock
+        self._holds_lease = holds_lease
+        self._on_settled = on_settled
+        self._retry_max = retry_max
+        self._poll = poll
+        self._stop = threading.Event()
+        self._wakes = {target.name: threading.Event() for target in self.targets}
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for target in self.targets:
+            thread = threading.Thread(
+                target=self._run, args=(target,), name=f"custody-tsa-{target.name}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for wake in self._wakes.values():
+            wake.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    def notify(self) -> None:
+        """A checkpoint was published: look for pending rows now."""
+        for wake in self._wakes.values():
+            wake.set()
+
+    def _run(self, target: TsaTarget) -> None:
+        wake = self._wakes[target.name]
+        reported = time.monotonic()
+        while not self._stop.is_set():
+            busy = False
+            try:
+                if self._holds_lease():
+                    busy = self.step(target)
+                    if time.monotonic() - reported > BACKLOG_REPORT_SECONDS:
+                        reported = time.monotonic()
+                        self._report(target)
+            except Exception:
+                log.exception("timestamping with TSA %s failed; retrying", target.name)
+                self._stop.wait(1.0)
+            if not busy:
+                wake.wait(self._poll)
+                wake.clear()
+
+    def step(self, target: TsaTarget) -> bool:
+        """Try every due row of `target` once, oldest first. True if any was due."""
+        with read_scope(self._engine) as session:
+            sizes = session.exec(
+                select(CheckpointTimestamp.size)
+                .where(
+                    col(CheckpointTimestamp.tsa) == target.name,
+                    col(CheckpointTimestamp.status) == PENDING,
+                    col(CheckpointTimestamp.next_attempt_at) <= self._clock(),
+                )
+                .order_by(col(CheckpointTimestamp.size))
+                .limit(BATCH)
+            ).all()
+        for size in sizes:
+            if self._stop.is_set():
+                break
+            self.stamp(target, size)
+        if sizes:
+            self._on_settled()  # stored or failed once: receipts stop waiting for them
+        return bool(sizes)
+
+    def stamp(self, target: TsaTarget, size: int) -> bool:
+        """Fetch, verify and store one token; on failure record it and back off."""
+        checkpoint = self._log.read(checkpoint_key(size))
+        nonce = new_nonce()
+        try:
+            reply = target.client.timestamp(make_request(checkpoint, nonce=nonce))
+            _, token = verify_reply(
+                reply, message=checkpoint, nonce=nonce, trust_anchors=self._anchors
+            )
+            self._require_trusted(token)
+            reply, token = self._store(target, size, reply, checkpoint)
+        except (TimestampError, TsaUnavailableError) as exc:
+            self._failed(target, size, str(exc))
+            return False
+        self._stored(target, size, token)
+        return True
+
+    def _require_trusted(self, token: VerifiedToken) -> None:
+        if not token.trusted:
+            root = token.chain[-1].subject.rfc4514_string() if token.chain else "?"
+            raise TimestampError(
+                f"the token verifies, but its TSA chain ends at {root!r}, which is not among "
+                "the configured trust anchors (CUSTODY_TSA_TRUST_ANCHORS)"
+            )
+
+    def _store(
+        self, target: TsaTarget, size: int, reply: bytes, checkpoint: bytes
+    ) -> tuple[bytes, VerifiedToken]:
+        key = token_key(size, target.slot)
+        try:
+            self._log.write(key, reply, retain_until=self._clock() + self._retention)
+        except ObjectExistsError:
+            # An earlier holder of the lease stored a token and crashed before recording
+            # it: keep that one (create-only) if it is valid, else this is a tampered store.
+            reply = self._log.read(key)
+        token = verify_stored(reply, checkpoint, self._anchors)
+        self._require_trusted(token)
+        return reply, token
+
+    def _stored(self, target: TsaTarget, size: int, token: VerifiedToken) -> None:
+        with session_scope(self._engine) as session:
+            session.execute(
+                update(CheckpointTimestamp)
+                .where(
+                    col(CheckpointTimestamp.size) == size,
+                    col(CheckpointTimestamp.tsa) == target.name,
+                )
+                .values(
+                    status=STORED,
+                    attempts=col(CheckpointTimestamp.attempts) + 1,
+                    gen_time=token.gen_time,
+                    chain_pem=chain_pem(token.chain),
+                    last_error=None,
+                    updated_at=self._clock(),
+                )
+            )
+
+    def _failed(self, target: TsaTarget, size: int, reason: str) -> None:
+        with session_scope(self._engine) as session:
+            row = session.get(CheckpointTimestamp, (size, target.name))
+            if row is None:
+                return
+            row.attempts += 1
+            delay = min(self._retry_max, 2.0 ** min(row.attempts - 1, 20))
+            row.next_attempt_at = self._clock() + timedelta(seconds=delay)
+            row.last_error = reason[:1024]
+            row.updated_at = self._clock()
+            attempts = row.attempts
+        log.warning(
+            "timestamp of checkpoint %d from TSA %s failed (attempt %d, next in %.0f s): %s",
+            size,
+            target.name,
+            attempts,
+            delay,
+            reason,
+        )
+
+    def _report(self, target: TsaTarget) -> None:
+        backlog = backlog_of(self._engine, target.name)
+        if backlog.pending:
+            log.warning(
+                "%d checkpoint timestamp(s) pending from TSA %s (oldest checkpoint %s): %s",
+                backlog.pending,
+                target.name,
+                backlog.oldest_size,
+                backlog.last_error or "not yet requested",
+            )
+
+
+def verify_stored(
+    reply: bytes, checkpoint: bytes, anchors: Sequence[x509.Certificate]
+) -> VerifiedToken:
+    """Check a stored reply (its nonce is not recorded, the rest is) against the checkpoint."""
+    parsed = parse_response(reply)
+    if parsed.token is None:
+        raise TimestampError(f"the stored reply is not a granted token: {parsed.status}")
+    return verify_tsp_token(parsed.token, message=checkpoint, trust_anchors=anchors)
+
+
+def backlog_of(engine: Engine, tsa: str) -> Backlog:
+    with read_scope(engine) as session:
+        count, oldest = session.exec(
+            select(func.count(), func.min(CheckpointTimestamp.size)).where(
+                col(CheckpointTimestamp.tsa) == tsa, col(CheckpointTimestamp.status) == PENDING
+            )
+        ).one()
+        error = None
+        if oldest is not None:
+            row = session.get(CheckpointTimestamp, (oldest, tsa))
+            error = row.last_error if row is not None else None
+    return Backlog(tsa, int(count), oldest, error)
+
+
+def record_pending(
+    session: Session, size: int, targets: Sequence[tuple[str, int]], now: datetime
+) -> None:
+    """Add a pending row per TSA for checkpoint `size` (in the caller's transaction)."""
+    for name, slot in targets:
+        if session.get(CheckpointTimestamp, (size, name)) is None:
+            session.add(
+                CheckpointTimestamp(
+                    size=size,
+                    tsa=name,
+                    slot=slot,
+                    status=PENDING,
+                    next_attempt_at=now,
+                    updated_at=now,
+                )
+            )
