@@ -158,13 +158,14 @@ class LogService:
         return times
 
     def settled_through(self) -> int:
-        """The largest size S such that every TSA has answered (or failed once) for every
-        checkpoint of size <= S: receipts wait for this, not for TSAs that are down."""
+        """The largest size S such that every TSA has answered, failed, or is in backoff for
+        every checkpoint of size <= S: receipts wait for this, not for TSAs that are down."""
         with read_scope(self._engine) as session:
             unsettled = session.exec(
                 select(func.min(CheckpointTimestamp.size)).where(
                     col(CheckpointTimestamp.status) == PENDING,
                     col(CheckpointTimestamp.attempts) == 0,
+                    col(CheckpointTimestamp.last_error).is_(None),
                 )
             ).one()
             state = session.get(LogState, 1)

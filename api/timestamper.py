@@ -52,6 +52,24 @@ class TsaTarget:
     client: TsaClient
 
 
+@dataclass(slots=True)
+class _Health:
+    """A TSA's run of failures and the backoff it earned (kept by its worker thread)."""
+
+    failures: int = 0
+    down_until: datetime | None = None
+    error: str = ""
+
+    def failed(self, error: str, now: datetime, retry_max: float) -> None:
+        self.failures += 1
+        self.error = error
+        delay = min(retry_max, 2.0 ** min(self.failures - 1, 20))
+        self.down_until = now + timedelta(seconds=delay)
+
+    def recovered(self) -> None:
+        self.failures, self.down_until, self.error = 0, None, ""
+
+
 @dataclass(frozen=True, slots=True)
 class Backlog:
     tsa: str
@@ -93,6 +111,7 @@ class Timestamper:
         self._poll = poll
         self._stop = threading.Event()
         self._wakes = {target.name: threading.Event() for target in self.targets}
+        self._health = {target.name: _Health() for target in self.targets}
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -134,7 +153,17 @@ class Timestamper:
                 wake.clear()
 
     def step(self, target: TsaTarget) -> bool:
-        """Try every due row of `target` once, oldest first. True if any was due."""
+        """Try the due rows of `target`, oldest first, until one fails. True if any was due.
+
+        A failure puts the whole TSA in backoff (it is likely down or misconfigured, and the
+        next checkpoint would fail alike): its rows not yet tried are marked deferred, with
+        the reason, so receipts list them as pending at once instead of waiting for them.
+        """
+        health = self._health[target.name]
+        if health.down_until is not None and self._clock() < health.down_until:
+            if self._defer(target, health):
+                self._on_settled()
+            return False
         with read_scope(self._engine) as session:
             sizes = session.exec(
                 select(CheckpointTimestamp.size)
@@ -149,15 +178,18 @@ class Timestamper:
         for size in sizes:
             if self._stop.is_set():
                 break
-            self.stamp(target, size)
+            if not self.stamp(target, size):
+                self._defer(target, health)
+                break
         if sizes:
             self._on_settled()  # stored or failed once: receipts stop waiting for them
-        return bool(sizes)
+        return bool(sizes) and health.down_until is None
 
     def stamp(self, target: TsaTarget, size: int) -> bool:
         """Fetch, verify and store one token; on failure record it and back off."""
         checkpoint = self._log.read(checkpoint_key(size))
         nonce = new_nonce()
+        health = self._health[target.name]
         try:
             reply = target.client.timestamp(make_request(checkpoint, nonce=nonce))
             _, token = verify_reply(
@@ -166,10 +198,32 @@ class Timestamper:
             self._require_trusted(token)
             reply, token = self._store(target, size, reply, checkpoint)
         except (TimestampError, TsaUnavailableError) as exc:
-            self._failed(target, size, str(exc))
+            health.failed(str(exc), self._clock(), self._retry_max)
+            self._failed(target, size, health)
             return False
+        health.recovered()
         self._stored(target, size, token)
         return True
+
+    def _defer(self, target: TsaTarget, health: _Health) -> bool:
+        """Mark rows of a TSA in backoff that were never tried: pending, for a known reason."""
+        assert health.down_until is not None
+        with session_scope(self._engine) as session:
+            result = session.execute(
+                update(CheckpointTimestamp)
+                .where(
+                    col(CheckpointTimestamp.tsa) == target.name,
+                    col(CheckpointTimestamp.status) == PENDING,
+                    col(CheckpointTimestamp.attempts) == 0,
+                    col(CheckpointTimestamp.last_error).is_(None),
+                )
+                .values(
+                    last_error=f"not requested: TSA in backoff after: {health.error}"[:1024],
+                    next_attempt_at=health.down_until,
+                    updated_at=self._clock(),
+                )
+            )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def _require_trusted(self, token: VerifiedToken) -> None:
         if not token.trusted:
@@ -211,24 +265,23 @@ class Timestamper:
                 )
             )
 
-    def _failed(self, target: TsaTarget, size: int, reason: str) -> None:
+    def _failed(self, target: TsaTarget, size: int, health: _Health) -> None:
+        assert health.down_until is not None
         with session_scope(self._engine) as session:
             row = session.get(CheckpointTimestamp, (size, target.name))
             if row is None:
                 return
             row.attempts += 1
-            delay = min(self._retry_max, 2.0 ** min(row.attempts - 1, 20))
-            row.next_attempt_at = self._clock() + timedelta(seconds=delay)
-            row.last_error = reason[:1024]
+            row.next_attempt_at = health.down_until
+            row.last_error = health.error[:1024]
             row.updated_at = self._clock()
-            attempts = row.attempts
         log.warning(
-            "timestamp of checkpoint %d from TSA %s failed (attempt %d, next in %.0f s): %s",
+            "timestamp of checkpoint %d from TSA %s failed (%d in a row; retrying from %s): %s",
             size,
             target.name,
-            attempts,
-            delay,
-            reason,
+            health.failures,
+            health.down_until.isoformat(timespec="seconds"),
+            health.error,
         )
 
     def _report(self, target: TsaTarget) -> None:
