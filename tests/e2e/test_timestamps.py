@@ -29,6 +29,17 @@ def openssl(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([OPENSSL, *args], capture_output=True, text=True, timeout=60, check=False)
 
 
+def ts_verify(
+    data: Path, token: Path, root: Path, tsa: Path, *, token_in: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """`openssl ts -verify` of a reply (or, with token_in, a bare token) over `data`."""
+    kind = ["-token_in"] if token_in else []
+    return openssl(
+        "ts", "-verify", "-data", str(data), *kind, "-in", str(token),
+        "-CAfile", str(root), "-untrusted", str(tsa),
+    )  # fmt: skip
+
+
 def save_chain(base_url: str, directory: Path) -> tuple[Path, Path]:
     """GET /v1/tsa/certs without a token; split it into the root and the TSA certificate."""
     response = httpx.get(f"{base_url}/v1/tsa/certs", timeout=30)
@@ -77,19 +88,7 @@ def test_every_receipt_carries_tokens_that_openssl_verifies(
         ] == x509.load_pem_x509_certificate(root.read_bytes())
 
         # The token alone, as the JSON gives it.
-        verified = openssl(
-            "ts",
-            "-verify",
-            "-data",
-            str(checkpoint),
-            "-token_in",
-            "-in",
-            str(token),
-            "-CAfile",
-            str(root),
-            "-untrusted",
-            str(tsa),
-        )
+        verified = ts_verify(checkpoint, token, root, tsa, token_in=True)
         assert verified.returncode == 0, verified.stderr
         assert "Verification: OK" in verified.stdout
         # The stored TimeStampResp, as a tlog-tiles client fetches it (no token needed).
@@ -98,35 +97,11 @@ def test_every_receipt_carries_tokens_that_openssl_verifies(
         assert raw.headers["content-type"] == "application/timestamp-reply"
         reply = tmp_path / "reply.tsr"
         reply.write_bytes(raw.content)
-        verified = openssl(
-            "ts",
-            "-verify",
-            "-data",
-            str(checkpoint),
-            "-in",
-            str(reply),
-            "-CAfile",
-            str(root),
-            "-untrusted",
-            str(tsa),
-        )
+        verified = ts_verify(checkpoint, reply, root, tsa)
         assert verified.returncode == 0, verified.stderr
-        # The other checkpoint's bytes do not verify against this token.
+        # Other bytes than the checkpoint's do not verify against this token.
         checkpoint.write_bytes(checkpoint.read_bytes() + b"\n")
-        refused = openssl(
-            "ts",
-            "-verify",
-            "-data",
-            str(checkpoint),
-            "-token_in",
-            "-in",
-            str(token),
-            "-CAfile",
-            str(root),
-            "-untrusted",
-            str(tsa),
-        )
-        assert refused.returncode != 0
+        assert ts_verify(checkpoint, token, root, tsa, token_in=True).returncode != 0
 
         # The API shows each event's trusted time.
         events = client.get(f"/v1/evidence/{out['sha256']}").json()["events"]
@@ -140,22 +115,20 @@ def test_every_receipt_carries_tokens_that_openssl_verifies(
     receipt_file.write_text(json.dumps(out))
     evidence = tmp_path / "evidence"
     evidence.write_bytes(data)
-    trusted = custody_cli(
-        "verify-receipt",
-        str(receipt_file),
-        str(evidence),
-        "--vkey",
-        str(vkey),
-        "--tsa-ca",
-        str(root),
-    )
+
+    def verify(*extra: str) -> subprocess.CompletedProcess[str]:
+        return custody_cli(
+            "verify-receipt", str(receipt_file), str(evidence), "--vkey", str(vkey), *extra
+        )
+
+    trusted = verify("--tsa-ca", str(root))
     assert trusted.returncode == 0, trusted.stderr
     result = json.loads(trusted.stdout)
     assert result["timestamps"][0]["token_valid"] is True
     assert result["timestamps"][0]["tsa_trusted"] is True
     assert result["trusted_time"] == result["timestamps"][0]["time"]
     assert "TSA trusted" in trusted.stderr
-    untrusted = custody_cli("verify-receipt", str(receipt_file), str(evidence), "--vkey", str(vkey))
+    untrusted = verify()
     assert untrusted.returncode == 0, untrusted.stderr
     result = json.loads(untrusted.stdout)
     assert result["timestamps"][0]["token_valid"] is True
@@ -167,15 +140,7 @@ def test_every_receipt_carries_tokens_that_openssl_verifies(
     other = client_token_over_other_checkpoint(service, out["index"])
     forged["timestamps"][0]["token"] = other
     receipt_file.write_text(json.dumps(forged))
-    invalid = custody_cli(
-        "verify-receipt",
-        str(receipt_file),
-        str(evidence),
-        "--vkey",
-        str(vkey),
-        "--tsa-ca",
-        str(root),
-    )
+    invalid = verify("--tsa-ca", str(root))
     assert invalid.returncode == 1
     assert "INVALID" in invalid.stderr
     assert "imprint" in invalid.stderr.lower()
