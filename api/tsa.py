@@ -9,6 +9,7 @@ so they never repeat across restarts or API processes.
 
 from __future__ import annotations
 
+import http.client
 import itertools
 import logging
 import os
@@ -235,6 +236,8 @@ class HttpClient:
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise TsaUnavailableError(f"{self.url} did not answer: {reason}") from exc
+        except http.client.HTTPException as exc:  # a bad status line, an oversized header
+            raise TsaUnavailableError(f"{self.url} answered, but not in HTTP: {exc!r}") from exc
         if kind != REPLY_TYPE:
             raise TsaUnavailableError(f"{self.url} answered {kind}, not {REPLY_TYPE}")
         if len(body) > MAX_REPLY_BYTES:
