@@ -165,8 +165,8 @@ class Timestamper:
                 self._on_settled()
             return False
         with read_scope(self._engine) as session:
-            sizes = session.exec(
-                select(CheckpointTimestamp.size)
+            due = session.exec(
+                select(CheckpointTimestamp.size, CheckpointTimestamp.slot)
                 .where(
                     col(CheckpointTimestamp.tsa) == target.name,
                     col(CheckpointTimestamp.status) == PENDING,
@@ -175,33 +175,41 @@ class Timestamper:
                 .order_by(col(CheckpointTimestamp.size))
                 .limit(BATCH)
             ).all()
-        for size in sizes:
+        for size, slot in due:
             if self._stop.is_set():
                 break
-            if not self.stamp(target, size):
+            if not self.stamp(target, size, slot):
                 self._defer(target, health)
                 break
-        if sizes:
+        if due:
             self._on_settled()  # stored or failed once: receipts stop waiting for them
-        return bool(sizes) and health.down_until is None
+        return bool(due) and health.down_until is None
 
-    def stamp(self, target: TsaTarget, size: int) -> bool:
-        """Fetch, verify and store one token; on failure record it and back off."""
+    def stamp(self, target: TsaTarget, size: int, slot: int) -> bool:
+        """Adopt, or fetch, verify and store, one token; on failure record it and back off."""
         checkpoint = self._log.read(checkpoint_key(size))
-        nonce = new_nonce()
+        # The row's slot, not the target's: CUSTODY_TSA_URLS may have been reordered since the
+        # row was recorded, and readers find the token by the row's slot.
+        key = token_key(size, slot)
         health = self._health[target.name]
         try:
-            reply = target.client.timestamp(make_request(checkpoint, nonce=nonce))
-            _, token = verify_reply(
-                reply, message=checkpoint, nonce=nonce, trust_anchors=self._anchors
-            )
-            self._require_trusted(token)
-            reply, token = self._store(target, size, reply, checkpoint)
+            stored = self._log.read_optional(key)
+            if stored is not None:
+                # An earlier holder of the lease stored it and crashed before recording it.
+                token = self._adopt(key, stored, checkpoint)
+            else:
+                nonce = new_nonce()
+                reply = target.client.timestamp(make_request(checkpoint, nonce=nonce))
+                _, token = verify_reply(
+                    reply, message=checkpoint, nonce=nonce, trust_anchors=self._anchors
+                )
+                self._require_trusted(token)
+                token = self._store(key, reply, token, checkpoint)
+                health.recovered()
         except (TimestampError, TsaUnavailableError) as exc:
             health.failed(str(exc), self._clock(), self._retry_max)
             self._failed(target, size, health)
             return False
-        health.recovered()
         self._stored(target, size, token)
         return True
 
@@ -234,18 +242,25 @@ class Timestamper:
             )
 
     def _store(
-        self, target: TsaTarget, size: int, reply: bytes, checkpoint: bytes
-    ) -> tuple[bytes, VerifiedToken]:
-        key = token_key(size, target.slot)
+        self, key: str, reply: bytes, token: VerifiedToken, checkpoint: bytes
+    ) -> VerifiedToken:
         try:
             self._log.write(key, reply, retain_until=self._clock() + self._retention)
         except ObjectExistsError:
-            # An earlier holder of the lease stored a token and crashed before recording
-            # it: keep that one (create-only) if it is valid, else this is a tampered store.
-            reply = self._log.read(key)
-        token = verify_stored(reply, checkpoint, self._anchors)
-        self._require_trusted(token)
-        return reply, token
+            # Stored since we looked, by a holder that has lost the lease: keep that one.
+            return self._adopt(key, self._log.read(key), checkpoint)
+        return token
+
+    def _adopt(self, key: str, reply: bytes, checkpoint: bytes) -> VerifiedToken:
+        """A stored reply, kept (create-only) if valid; else the store holds what we did not
+        write, and the error names the object for an operator to inspect."""
+        try:
+            token = verify_stored(reply, checkpoint, self._anchors)
+            self._require_trusted(token)
+        except TimestampError as exc:
+            where = self._log.prefix + key
+            raise TimestampError(f"{where} is stored already and does not verify: {exc}") from exc
+        return token
 
     def _stored(self, target: TsaTarget, size: int, token: VerifiedToken) -> None:
         with session_scope(self._engine) as session:
