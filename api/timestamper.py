@@ -196,7 +196,14 @@ class Timestamper:
             stored = self._log.read_optional(key)
             if stored is not None:
                 # An earlier holder of the lease stored it and crashed before recording it.
-                token = self._adopt(key, stored, checkpoint)
+                try:
+                    token = self._adopt(key, stored, checkpoint)
+                except TimestampError as exc:
+                    # The store is at fault, not the TSA (and a locked object stays): report
+                    # it loudly, retry it rarely, and go on with the other checkpoints.
+                    retry = self._clock() + timedelta(seconds=self._retry_max)
+                    self._record_failure(target, size, str(exc), retry, level=logging.ERROR)
+                    return True
             else:
                 nonce = new_nonce()
                 reply = target.client.timestamp(make_request(checkpoint, nonce=nonce))
@@ -282,21 +289,28 @@ class Timestamper:
 
     def _failed(self, target: TsaTarget, size: int, health: _Health) -> None:
         assert health.down_until is not None
+        self._record_failure(target, size, health.error, health.down_until, level=logging.WARNING)
+
+    def _record_failure(
+        self, target: TsaTarget, size: int, reason: str, retry: datetime, *, level: int
+    ) -> None:
         with session_scope(self._engine) as session:
             row = session.get(CheckpointTimestamp, (size, target.name))
             if row is None:
                 return
             row.attempts += 1
-            row.next_attempt_at = health.down_until
-            row.last_error = health.error[:1024]
+            row.next_attempt_at = retry
+            row.last_error = reason[:1024]
             row.updated_at = self._clock()
-        log.warning(
-            "timestamp of checkpoint %d from TSA %s failed (%d in a row; retrying from %s): %s",
+            attempts = row.attempts
+        log.log(
+            level,
+            "timestamp of checkpoint %d from TSA %s failed (attempt %d; retrying from %s): %s",
             size,
             target.name,
-            health.failures,
-            health.down_until.isoformat(timespec="seconds"),
-            health.error,
+            attempts,
+            retry.isoformat(timespec="seconds"),
+            reason,
         )
 
     def _report(self, target: TsaTarget) -> None:

@@ -460,11 +460,14 @@ def test_an_invalid_stored_reply_is_neither_adopted_nor_replaced(
         bad = fetch_reply(remote, harness.checkpoint(0))
     key = f"{checkpoint_key(size)}.tsr.1"
     harness.log_store.write(key, bad, retain_until=None)
+    later = harness.publish()
 
     harness.timestamper.step(harness.remote)
     rows = harness.rows(harness.remote)
     assert rows[0].status == STORED
     assert rows[size].status == PENDING
+    # The store is at fault, not the TSA: later checkpoints are still stamped.
+    assert rows[later].status == STORED
     error = rows[size].last_error or ""
     assert f"{PREFIX}{key} is stored already" in error, "it names the object to inspect"
     assert word in error
