@@ -15,6 +15,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -227,10 +228,11 @@ class HttpClient:
         request = urllib.request.Request(  # noqa: S310 - the scheme is checked in parse_tsa_urls
             self.url, data=query, method="POST", headers={"Content-Type": QUERY_TYPE}
         )
+        deadline = time.monotonic() + self.timeout
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
                 kind = response.headers.get_content_type()
-                body = response.read(MAX_REPLY_BYTES + 1)
+                body = self._read(response, deadline)
         except urllib.error.HTTPError as exc:
             raise TsaUnavailableError(f"{self.url} answered HTTP {exc.code}") from exc
         except (urllib.error.URLError, OSError) as exc:
@@ -240,8 +242,19 @@ class HttpClient:
             raise TsaUnavailableError(f"{self.url} answered, but not in HTTP: {exc!r}") from exc
         if kind != REPLY_TYPE:
             raise TsaUnavailableError(f"{self.url} answered {kind}, not {REPLY_TYPE}")
-        if len(body) > MAX_REPLY_BYTES:
-            raise TsaUnavailableError(f"{self.url} answered more than {MAX_REPLY_BYTES} bytes")
+        return body
+
+    def _read(self, response: http.client.HTTPResponse, deadline: float) -> bytes:
+        """The body, within the timeout as a whole: a TSA that trickles bytes is cut off."""
+        body = bytearray()
+        while chunk := response.read1(64 * 1024):
+            body += chunk
+            if len(body) > MAX_REPLY_BYTES:
+                raise TsaUnavailableError(f"{self.url} answered more than {MAX_REPLY_BYTES} bytes")
+            if time.monotonic() > deadline:
+                raise TsaUnavailableError(
+                    f"{self.url} did not finish its answer within {self.timeout:g} s"
+                )
         return bytes(body)
 
 

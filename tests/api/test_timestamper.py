@@ -69,7 +69,9 @@ BUILTIN = generate_tsa("Built-in TSA", now=NOW - timedelta(days=1))
 ANCHORS = [BUILTIN.chain[-1], ROOT.certificate]
 RETENTION = timedelta(days=1)
 
-Reply = tuple[int, str, bytes]  # HTTP status, Content-Type, body; status 0: raw bytes, no HTTP
+# HTTP status, Content-Type, body; status 0: raw bytes, no HTTP; TRICKLE: 200, a byte at a time
+Reply = tuple[int, str, bytes]
+TRICKLE = 1
 
 
 # ---------------------------------------------------------------------------------------
@@ -126,11 +128,18 @@ class _Handler(BaseHTTPRequestHandler):
             if status == 0:
                 self.wfile.write(body)
                 return
-            self.send_response(status)
+            self.send_response(200 if status == TRICKLE else status)
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if status != TRICKLE:
+                self.wfile.write(body)
+                return
+            for byte in body:
+                if tsa.release.wait(0.1):
+                    return
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up waiting (the hanging TSA)
 
@@ -170,6 +179,11 @@ def hanging(tsa: RemoteTsa, query: bytes) -> Reply:
     return granted(tsa, query)
 
 
+def trickling(tsa: RemoteTsa, query: bytes) -> Reply:
+    _, _, reply = granted(tsa, query)
+    return TRICKLE, REPLY_TYPE, reply
+
+
 def rejected(_tsa: RemoteTsa, _query: bytes) -> Reply:
     return 200, REPLY_TYPE, rejection_response("system_failure", "TSA overloaded, try later")
 
@@ -203,6 +217,7 @@ FLAWS = [
     Flaw("untrusted chain", signed_by(UNTRUSTED), ("Unknown Root", "CUSTODY_TSA_TRUST_ANCHORS")),
     Flaw("garbled DER", garbled, ("malformed TimeStampResp", "truncated")),
     Flaw("hangs", hanging, ("timed out",)),
+    Flaw("trickles", trickling, ("did not finish its answer",)),
     Flaw("rejection", rejected, ("answered rejection", "TSA overloaded", "system_failure")),
     Flaw("HTTP 500", server_error, ("HTTP 500",)),
     Flaw("wrong content type", html, ("text/html", f"not {REPLY_TYPE}")),
