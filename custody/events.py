@@ -38,8 +38,10 @@ EVENT_TYPES = frozenset(
         "member-removed",
         "token-created",
         "token-revoked",
+        "pseudonym-resolved",
     }
 )
+ACCESS_KINDS = frozenset({"original", "copy", "metadata"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,21 @@ class Derivation:
 
 
 @dataclass(frozen=True, slots=True)
+class Access:
+    """What was read, and a commitment to why: the SHA-256 of the stated purpose (its text,
+    which may name people, stays in the database)."""
+
+    kind: str  # one of ACCESS_KINDS
+    purpose_sha256: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind}
+        if self.purpose_sha256 is not None:
+            out["purpose_sha256"] = self.purpose_sha256
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class CustodyEvent:
     """One custody event, before the log gives it an index."""
 
@@ -95,6 +112,9 @@ class CustodyEvent:
     subject: Subject | None = None
     sidecar: str | None = None  # sha256 of the sealed metadata sidecar (values stay there)
     derivation: Derivation | None = None
+    target: str | None = None  # the pseudonym or token id a membership/token event is about
+    access: Access | None = None
+    role: str | None = None  # the role a member or token was given
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -112,6 +132,12 @@ class CustodyEvent:
             out["metadata"] = {"sha256": self.sidecar}
         if self.derivation is not None:
             out["derived_from"] = self.derivation.to_json()
+        if self.target is not None:
+            out["target"] = self.target
+        if self.access is not None:
+            out["access"] = self.access.to_json()
+        if self.role is not None:
+            out["role"] = self.role
         return out
 
 
@@ -234,16 +260,33 @@ def format_time(time: datetime) -> str:
 def _validate(event: CustodyEvent) -> None:
     if event.type not in EVENT_TYPES:
         raise EventError(f"unknown event type {event.type!r}")
-    for name, value in (("id", event.id), ("actor", event.actor), ("case", event.case)):
+    for name, value in (
+        ("id", event.id),
+        ("actor", event.actor),
+        ("case", event.case),
+        ("target", event.target),
+    ):
         if value is not None and not _ID.fullmatch(value):
             raise EventError(f"{name} {value!r} is not an opaque id")
+    if event.role is not None and not _TOKEN.fullmatch(event.role):
+        raise EventError(f"role {event.role!r} is not a token")
+    if event.access is not None:
+        if event.access.kind not in ACCESS_KINDS:
+            raise EventError(
+                f"access kind {event.access.kind!r} is not one of {sorted(ACCESS_KINDS)}"
+            )
+        purpose = event.access.purpose_sha256
+        if purpose is not None and not _SHA256.fullmatch(purpose):
+            raise EventError("purpose sha256 must be 64 lowercase hex digits")
     if event.sidecar is not None and not _SHA256.fullmatch(event.sidecar):
         raise EventError("metadata sidecar sha256 must be 64 lowercase hex digits")
     if event.derivation is not None:
         _validate_derivation(event.derivation)
-    subject = event.subject
-    if subject is None:
-        return
+    if event.subject is not None:
+        _validate_subject(event.subject)
+
+
+def _validate_subject(subject: Subject) -> None:
     if not _SHA256.fullmatch(subject.sha256):
         raise EventError("subject sha256 must be 64 lowercase hex digits")
     if subject.size < 0:
@@ -253,6 +296,13 @@ def _validate(event: CustodyEvent) -> None:
     for algorithm, value in subject.digests.items():
         if not _ID.fullmatch(algorithm) or not _HEX.fullmatch(value):
             raise EventError(f"digest {algorithm!r} must be lowercase hex")
+
+
+def _validate_access(access: Access) -> None:
+    if access.kind not in ACCESS_KINDS:
+        raise EventError(f"access kind {access.kind!r} is not one of {sorted(ACCESS_KINDS)}")
+    if access.purpose_sha256 is not None and not _SHA256.fullmatch(access.purpose_sha256):
+        raise EventError("purpose sha256 must be 64 lowercase hex digits")
 
 
 # Removed-field names are format vocabulary ("APP1 Exif", "ID3:TPE1", "docProps/core.xml"):
@@ -294,3 +344,46 @@ def derived(
     return CustodyEvent(
         "derived", event_id, time, actor, case=case, subject=subject, derivation=derivation
     )
+
+
+def accessed(
+    *,
+    event_id: str,
+    time: datetime,
+    actor: str,
+    case: str,
+    subject: Subject,
+    access: Access,
+) -> CustodyEvent:
+    """Someone read these bytes (an original, a sharing copy, or the sealed metadata)."""
+    return CustodyEvent(
+        "accessed", event_id, time, actor, case=case, subject=subject, access=access
+    )
+
+
+def administrative(
+    kind: str,
+    *,
+    event_id: str,
+    time: datetime,
+    actor: str,
+    case: str | None = None,
+    target: str | None = None,
+    role: str | None = None,
+) -> CustodyEvent:
+    """Case creation, membership and token changes, and pseudonym resolutions."""
+    if kind not in _ADMINISTRATIVE:
+        raise EventError(f"{kind!r} is not an administrative event")
+    return CustodyEvent(kind, event_id, time, actor, case=case, target=target, role=role)
+
+
+_ADMINISTRATIVE = frozenset(
+    {
+        "case-created",
+        "member-added",
+        "member-removed",
+        "token-created",
+        "token-revoked",
+        "pseudonym-resolved",
+    }
+)
