@@ -12,35 +12,33 @@ import hashlib
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol, cast
+from typing import BinaryIO, Protocol
 
-from cryptography import x509
-
+from custody.audit_timestamps import TimestampPolicy, TimestampSource, check_timestamps
 from custody.checkpoint import Checkpoint, open_checkpoint
-from custody.errors import CustodyError, TimestampError
+from custody.errors import CustodyError
 from custody.events import decode_entry
 from custody.merkle import HASH_SIZE, MerkleFrontier, leaf_hash, root_from_leaf_hashes
 from custody.note import Verifier
 from custody.tiles import Bundle, Tile, bundle_path, decode_bundle, tile_path
-from custody.tsp import parse_response, verify_token
+
+__all__ = [
+    "READ_CHUNK",
+    "WIDTH",
+    "AuditReport",
+    "Failure",
+    "LogSource",
+    "OpenOriginal",
+    "SeenCheckpoint",
+    "TimestampPolicy",
+    "TimestampSource",
+    "audit_log",
+    "iter_failures",
+]
 
 WIDTH = 256
 READ_CHUNK = 1024 * 1024
 _SHA256 = re.compile(r"[0-9a-f]{64}")  # as custody.events writes subjects
-
-
-class TimestampSource(Protocol):
-    """Where a source keeps RFC 3161 tokens: (label, TimeStampResp or token DER) per size."""
-
-    def timestamps(self, size: int) -> list[tuple[str, bytes]]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class TimestampPolicy:
-    """Check every checkpoint's tokens; tokens whose TSA chain does not end at one of
-    `trust_anchors` are valid but untrusted (a failure only if anchors were given)."""
-
-    trust_anchors: tuple[x509.Certificate, ...] = ()
 
 
 class LogSource(Protocol):
@@ -122,7 +120,7 @@ def audit_log(
     walk = _walk(source, checkpoint.size, report, set(archived) | required)
     _compare_roots(walk, checkpoint, archived, seen, report)
     if timestamps is not None:
-        _check_timestamps(source, sorted(archived), timestamps, report)
+        check_timestamps(source, sorted(archived), timestamps, report)
     if open_original is not None:
         _check_originals(walk.subjects, open_original, report)
     return report
@@ -387,61 +385,6 @@ def _check_originals(
 
 def _digest(data: bytes) -> str:
     return f"{len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()[:16]}…"
-
-
-def _check_timestamps(
-    source: LogSource, sizes: list[int], policy: TimestampPolicy, report: AuditReport
-) -> None:
-    """Each token over each archived checkpoint: imprint, signature, EKU, chain at genTime.
-
-    Certificates are checked at the token's genTime, not today: a token stays checkable
-    after its TSA certificate expires, and later checkpoints, themselves timestamped and
-    proven consistent with this one above, carry the history forward.
-    """
-    if not hasattr(source, "timestamps"):
-        raise TypeError("this source cannot list timestamps")
-    stamps = cast(TimestampSource, source)
-    report.timestamps_checked = True
-    for size in sizes:
-        checkpoint = source.read(f"checkpoints/{size}")
-        if checkpoint is None:
-            continue  # already reported by the checkpoint checks
-        valid = 0
-        for label, data in stamps.timestamps(size):
-            try:
-                token = _token_of(data)
-                verified = verify_token(
-                    token, message=checkpoint, trust_anchors=policy.trust_anchors
-                )
-            except CustodyError as exc:
-                report.fail(label, f"invalid RFC 3161 timestamp: {exc}")
-                continue
-            valid += 1
-            report.timestamps += 1
-            if not verified.trusted:
-                report.timestamps_untrusted += 1
-                if policy.trust_anchors:
-                    root = verified.chain[-1].subject.rfc4514_string()
-                    report.fail(
-                        label,
-                        "the token is valid but its TSA is not trusted: its chain ends at a "
-                        "root outside the trust anchors given",
-                        "a root among --tsa-ca",
-                        root,
-                    )
-        if not valid:
-            report.timestamps_missing.append(size)
-
-
-def _token_of(data: bytes) -> bytes:
-    """The TimeStampToken in a stored TimeStampResp, or `data` if it is a token already."""
-    try:
-        reply = parse_response(data)
-    except TimestampError:
-        return data
-    if reply.token is None:
-        raise TimestampError(f"the stored reply is not a granted token: {reply.status}")
-    return reply.token
 
 
 def iter_failures(report: AuditReport) -> Iterator[str]:
