@@ -99,6 +99,11 @@ def objects(published: PublishedLog, tmp_path: Path) -> Path:
     return copy
 
 
+def archived_sizes(objects: Path) -> list[int]:
+    """The sizes of the archived checkpoints (beside them: their RFC 3161 replies)."""
+    return [int(p.name) for p in (objects / "log/checkpoints").iterdir() if p.name.isdigit()]
+
+
 def writable(path: Path) -> Path:
     path.chmod(path.stat().st_mode | stat.S_IWUSR)  # the store makes sealed objects 0444
     return path
@@ -222,7 +227,10 @@ def test_the_clean_copy_passes_and_saves_the_state(
     assert report["failures"] == []
     assert (report["size"], report["entries"], report["originals"]) == (FILES, FILES, FILES)
     assert report["tiles"] == 3  # tile/0/000, tile/0/001.p/44, tile/1/000.p/1
-    assert report["checkpoints"] == len(list((objects / "log/checkpoints").iterdir()))
+    assert report["checkpoints"] == len(archived_sizes(objects))
+    # Every archived checkpoint carries a valid RFC 3161 token of the built-in TSA.
+    assert report["timestamps"]["valid"] == report["checkpoints"]
+    assert report["timestamps"]["checkpoints_missing"] == []
     assert json.loads(state.read_text()) == {"size": FILES, "root": report["root"]}
 
 
@@ -270,7 +278,7 @@ def test_a_checkpoint_rolled_back_after_an_audit_is_named(
     state = tmp_path / "state.json"
     assert audit(published, objects, state)[0] == 0
     remembered = state.read_text()
-    older = max(int(p.name) for p in (objects / "log/checkpoints").iterdir() if int(p.name) < FILES)
+    older = max(size for size in archived_sizes(objects) if size < FILES)
     checkpoint = writable(objects / "log/checkpoint")
     shutil.copyfile(objects / f"log/checkpoints/{older}", checkpoint)
     code, report = audit(published, objects, state)
