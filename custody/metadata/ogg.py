@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -10,6 +10,7 @@ from custody.metadata.audio_common import Piece, Plan, PlannedStripper, Span, so
 from custody.metadata.audio_oggpage import FIRST, LAST, Page, page_header, paginate, read_page
 from custody.metadata.audio_tags import strip_trailing_tags
 from custody.metadata.base import StripError
+from custody.metadata.ogg_headers import check_opus_headers, check_vorbis_headers
 
 _MAX_PACKET = 16 << 20  # identification and setup headers are kilobytes; more is not audio
 _COMMENT_KEPT = 64 << 10  # of the comment packet only the vendor string is read
@@ -21,13 +22,14 @@ class _Codec:
     headers: int  # header packets before the audio
     comment: bytes  # the comment packet's signature
     framing: bytes  # what ends an empty comment packet
+    check: Callable[[Sequence[bytes]], None]  # the headers kept verbatim, read to their end
 
 
 # Codecs by their identification packet's signature. Vorbis I §4.2.1-4.2.3: identification,
 # comment and setup headers; RFC 7845 §5.1-5.2: OpusHead and OpusTags.
 _CODECS = {
-    b"\x01vorbis": _Codec("Vorbis", 3, b"\x03vorbis", b"\x01"),
-    b"OpusHead": _Codec("Opus", 2, b"OpusTags", b""),
+    b"\x01vorbis": _Codec("Vorbis", 3, b"\x03vorbis", b"\x01", check_vorbis_headers),
+    b"OpusHead": _Codec("Opus", 2, b"OpusTags", b"", check_opus_headers),
 }
 _OTHERS = {b"\x7fFLAC": "FLAC", b"Speex   ": "Speex", b"\x80theora": "Theora video"}
 
@@ -130,8 +132,7 @@ def _plan(source: BinaryIO) -> Plan:
     if codec is None:  # cannot be: reading stops once a codec's headers are complete
         raise StripError("Ogg stream of an unknown codec")
     packets = [bytes(p) for p in headers.packets[: codec.headers]]
-    if codec.name == "Vorbis" and not packets[2].startswith(b"\x05vorbis"):
-        raise StripError("malformed Vorbis setup header")
+    codec.check(packets)
     packets[1] = _empty_comment(codec, packets[1])
     pages = paginate(packets[:1], first.serial, 0, first=True)
     pages += paginate(packets[1:], first.serial, len(pages), first=False)

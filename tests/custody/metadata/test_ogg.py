@@ -112,6 +112,47 @@ def _renumbered(data: bytes, page: Page, sequence: int) -> bytes:
     return page_header(moved, sequence) + page.body
 
 
+def _with_page(data: bytes, index: int, lacing: bytes, body: bytes) -> bytes:
+    """`data` with one page's segments replaced and the page re-sealed (a good CRC)."""
+    page = pages(data)[index]
+    damaged = Page(page.offset, page.flags, page.granule, page.serial, 0, lacing, body)
+    return (
+        data[: page.offset]
+        + page_header(damaged, page.sequence)
+        + body
+        + data[page.offset + page.length :]
+    )
+
+
+def test_a_comment_header_carried_inside_the_setup_header_is_refused() -> None:
+    """Found by the fuzz test below: the setup header's signature, then the whole comment
+    header, then the setup header. Checked by its signature only, it went into the copy."""
+    original = checks.seed("dirty.ogg")
+    page = pages(original)[1]  # lacing: the comment header, then the setup header
+    repeated = page.body[: page.lacing[0] + len(b"\x05vorbis")]
+    mutant = _with_page(original, 1, page.lacing, (repeated + page.body)[: len(page.body)])
+    with pytest.raises(StripError, match="Vorbis codebook without its sync pattern"):
+        checks.strip_bytes(STRIPPER, mutant)
+
+
+@pytest.mark.parametrize(
+    ("name", "index", "reason"),
+    [
+        ("dirty.ogg", 0, "malformed Vorbis identification header"),
+        ("dirty.ogg", 1, "bytes after the end of the Vorbis setup header"),
+        ("example.opus", 0, "OpusHead of 44 bytes where 19 are expected"),
+    ],
+)
+def test_bytes_after_a_header_kept_verbatim_are_refused(name: str, index: int, reason: str) -> None:
+    original = checks.seed(name)
+    page = pages(original)[index]
+    extra = b"ARTIST=jvoisin".ljust(25, b"\0")
+    lacing = page.lacing[:-1] + bytes([page.lacing[-1] + len(extra)])
+    assert lacing[-1] < 255  # still the page's last packet, which ends on it
+    with pytest.raises(StripError, match=reason):
+        checks.strip_bytes(STRIPPER, _with_page(original, index, lacing, page.body + extra))
+
+
 @settings(
     max_examples=100,
     deadline=2000,
