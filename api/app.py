@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
+from api.access import AccessService
 from api.appender import Appender
 from api.context import AppContext
 from api.copies import CopyService
@@ -178,6 +179,7 @@ def compose(
     return AppContext(
         settings=settings,
         engine=engine,
+        access=AccessService(engine=engine, appender=appender),
         store=store,
         evidence=EvidenceService(
             engine=engine, store=store, retention=retention, appender=appender

@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
+from api.access import AccessService
 from api.auth import Principal, authenticate
 from api.copies import CopyService
 from api.evidence import EvidenceService
@@ -26,6 +27,7 @@ from storage import ObjectStore
 class AppContext:
     settings: Settings
     engine: Engine
+    access: AccessService
     store: ObjectStore
     evidence: EvidenceService
     copies: CopyService
@@ -50,5 +52,13 @@ async def get_principal(request: Request) -> Principal:
     )
 
 
+async def get_optional_principal(request: Request) -> Principal | None:
+    """The principal if the request carries credentials (wrong ones are still a 401)."""
+    if request.headers.get("authorization") is None:
+        return None
+    return await get_principal(request)
+
+
 Context = Annotated[AppContext, Depends(get_context)]
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+OptionalPrincipal = Annotated[Principal | None, Depends(get_optional_principal)]

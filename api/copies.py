@@ -16,6 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from api.appender import Appender
+from api.auth import Principal
 from api.database import read_scope
 from api.ids import new_id
 from api.problems import not_found
@@ -59,7 +60,9 @@ class CopyService:
         self._retention = retention
         self._staging = staging
 
-    def make(self, original: str, *, actor: str, case_id: str | None, now: datetime) -> CopyResult:
+    def make(
+        self, original: str, *, actor: Principal, case_id: str | None, now: datetime
+    ) -> CopyResult:
         """Strip, check (fail closed), seal and log a sharing copy of `original`."""
         evidence, case = self._original(original, case_id)
         self._staging.mkdir(parents=True, exist_ok=True)
@@ -134,13 +137,13 @@ class CopyService:
         made: Copy,
         evidence: Evidence,
         case: str,
-        actor: str,
+        actor: Principal,
         now: datetime,
     ) -> int:
         event = derived(
             event_id=new_id("e"),
             time=now,
-            actor=actor,
+            actor=actor.pseudonym,
             case=case,
             subject=Subject(sha256=made.sha256, size=made.size, media_type=evidence.media_type),
             derivation=Derivation(
@@ -165,7 +168,7 @@ class CopyService:
             content_kind=made.report.content_kind,
             content_sha256=made.report.content_digest,
             storage_key=copy_key(made.sha256),
-            created_by=actor,
+            created_by=actor.user_id,
             created_at=now,
             event_index=index,
         )

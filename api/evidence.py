@@ -19,7 +19,7 @@ from api.problems import not_found
 from api.sequencer import append_event
 from api.sidecar import read_sidecar, seal_sidecar
 from api.staging import StagedFile
-from api.tables import Case, Evidence, Ingest, LogEvent
+from api.tables import Case, Evidence, Ingest, LogEvent, SharingCopy
 from custody.events import Subject, decode_entry, ingested
 from custody.media import detect_media_type
 from custody.metadata.base import Metadata
@@ -38,6 +38,16 @@ class IngestRequest:
     actor_id: str
     filename: str | None
     declared_media_type: str | None
+    actor_pseudonym: str  # how the log names the actor
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """What a reader may see of an item: these cases, and (a field account) only its own."""
+
+    cases: frozenset[str]
+    actor_id: str | None = None  # only the ingests by this user
+    pseudonym: str | None = None  # only the events by this actor
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +110,7 @@ class EvidenceService:
         event = ingested(
             event_id=event_id,
             time=now,
-            actor=request.actor_id,
+            actor=request.actor_pseudonym,
             case=request.case_id,
             subject=Subject(sha256=sha256, size=staged.size, media_type=media_type, digests=extra),
             sidecar=sidecar,
@@ -157,19 +167,16 @@ class EvidenceService:
         """Finish the queued appends and stop the group-commit thread."""
         self._appender.stop()
 
-    def describe(self, sha256: str) -> dict[str, Any]:
-        """The record of an original with its ingests and custody events, or a 404."""
+    def describe(self, sha256: str, view: View) -> dict[str, Any]:
+        """The record of an original with the ingests and custody events `view` may see."""
         with read_scope(self._engine) as session:
             evidence = session.get(Evidence, sha256)
             if evidence is None:
                 raise not_found("evidence")
             ingests = session.exec(
-                select(Ingest).where(Ingest.sha256 == sha256).order_by(col(Ingest.event_index))
-            ).all()
-            events = session.exec(
-                select(LogEvent)
-                .where(LogEvent.subject_sha256 == sha256)
-                .order_by(col(LogEvent.index))
+                select(Ingest)
+                .where(Ingest.sha256 == sha256, col(Ingest.case_id).in_(view.cases))
+                .order_by(col(Ingest.event_index))
             ).all()
         return {
             "sha256": evidence.sha256,
@@ -187,11 +194,37 @@ class EvidenceService:
                     "index": i.event_index,
                 }
                 for i in ingests
+                if view.actor_id is None or i.actor_id == view.actor_id
             ],
             "events": [
-                {"index": e.index, "type": e.type, "entry": decode_entry(e.entry)} for e in events
+                {"index": e.index, "type": e.type, "entry": decode_entry(e.entry)}
+                for e in self.history(sha256, view)
             ],
         }
+
+    def history(self, sha256: str, view: View) -> list[LogEvent]:
+        """Every event about the original and its sharing copies (ingests, copies, reads,
+        exports) in log order, within the cases `view` may see."""
+        with read_scope(self._engine) as session:
+            copies = session.exec(
+                select(SharingCopy.sha256).where(SharingCopy.original_sha256 == sha256)
+            ).all()
+            events = session.exec(
+                select(LogEvent)
+                .where(
+                    col(LogEvent.subject_sha256).in_([sha256, *copies]),
+                    col(LogEvent.case_id).in_(view.cases),
+                )
+                .order_by(col(LogEvent.index))
+            ).all()
+        return [e for e in events if view.pseudonym is None or e.actor == view.pseudonym]
+
+    def subject(self, sha256: str) -> Subject:
+        with read_scope(self._engine) as session:
+            evidence = session.get(Evidence, sha256)
+        if evidence is None:
+            raise not_found("evidence")
+        return Subject(evidence.sha256, evidence.size, evidence.media_type)
 
     def metadata(self, sha256: str) -> dict[str, Any]:
         """The sealed metadata sidecar of an original, as stored."""

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from api.database import read_scope
 from api.logstore import CHECKPOINT, LogStore, checkpoint_key
 from api.problems import Problem, not_found, problem_type
-from api.tables import CheckpointTimestamp, LogState
+from api.tables import CheckpointTimestamp, LogEvent, LogState
 from api.timestamper import PENDING, STORED, token_key
 from custody.checkpoint import Checkpoint, open_checkpoint
 from custody.errors import CustodyError
@@ -113,6 +113,11 @@ class LogService:
         proof = inclusion_proof(index, size, read_hash_from_tiles(size, self.log_store.read_tile))
         receipt = Receipt(self._entry(index, size), index, tuple(proof), signed)
         return size, format_receipt(receipt)
+
+    def event(self, index: int) -> LogEvent | None:
+        """The database's row for entry `index` (its case and actor, for access checks)."""
+        with read_scope(self._engine) as session:
+            return session.get(LogEvent, index)
 
     def timestamps(self, size: int) -> Timestamps:
         """The stored RFC 3161 tokens over checkpoint `size`, and the TSAs still pending."""

@@ -119,6 +119,7 @@ def _event_row(index: int, entry: bytes, event: dict[str, object]) -> LogEvent:
         case_id=str(event["case"]) if "case" in event else None,
         entry=entry,
         created_at=_time(str(event["time"])),
+        actor=str(event["actor"]) if "actor" in event else None,
     )
 
 

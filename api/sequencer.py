@@ -7,8 +7,9 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlmodel import Session, col
 
+from api.ids import new_id
 from api.tables import LogEvent, LogSequence
-from custody.events import CustodyEvent, encode_entry
+from custody.events import CustodyEvent, administrative, encode_entry
 
 
 def append_event(session: Session, event: CustodyEvent, *, now: datetime) -> int:
@@ -35,10 +36,28 @@ def append_event(session: Session, event: CustodyEvent, *, now: datetime) -> int
             case_id=event.case,
             entry=entry,
             created_at=now,
+            actor=event.actor,
         )
     )
     session.flush()
     return index
+
+
+def append_admin_event(
+    session: Session,
+    kind: str,
+    *,
+    actor: str,
+    now: datetime,
+    case: str | None = None,
+    target: str | None = None,
+    role: str | None = None,
+) -> int:
+    """Append a case, membership, token or pseudonym event in the caller's transaction."""
+    event = administrative(
+        kind, event_id=new_id("e"), time=now, actor=actor, case=case, target=target, role=role
+    )
+    return append_event(session, event, now=now)
 
 
 def lock_sequence(session: Session) -> None:

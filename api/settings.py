@@ -56,6 +56,14 @@ class Settings(BaseSettings):
     log_lease_seconds: float = Field(default=10.0, gt=0.5)
     receipt_wait_seconds: float = Field(default=2.0, ge=0, le=30)
     integrator_enabled: bool = True
+    log_public: bool = Field(
+        default=False,
+        description="serve entries, tiles, bundles and inclusion proofs without a token",
+    )
+    hash_lookup_enabled: bool = Field(
+        default=False, description="GET /v1/log/lookup/{sha256}: is this hash in the log?"
+    )
+    hash_lookup_per_minute: int = Field(default=30, ge=1, le=100000)
 
     # Trusted time: RFC 3161 timestamps over every archived checkpoint.
     tsa_urls: Annotated[list[str], NoDecode] = Field(

@@ -41,6 +41,8 @@ class User(SQLModel, table=True):
     name: str = Field(max_length=200)
     role: str = Field(max_length=32)
     created_at: datetime = Field(sa_column=_utc())
+    # How the custody log names this user: stable, random, never their name.
+    pseudonym: str | None = Field(default=None, unique=True, index=True, max_length=64)
 
 
 class ApiToken(SQLModel, table=True):
@@ -54,6 +56,7 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_utc())
     expires_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     revoked_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    label: str | None = Field(default=None, max_length=200)
 
 
 class Case(SQLModel, table=True):
@@ -111,6 +114,7 @@ class LogEvent(SQLModel, table=True):
     case_id: str | None = Field(default=None, index=True, max_length=64)
     entry: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = Field(sa_column=_utc())
+    actor: str | None = Field(default=None, max_length=64)  # the entry's actor pseudonym
 
 
 class LogSequence(SQLModel, table=True):
@@ -189,3 +193,23 @@ class TsaState(SQLModel, table=True):
 
     id: int = Field(primary_key=True)
     epoch: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class CaseMember(SQLModel, table=True):
+    """Who may see a case and its evidence (need to know): membership decides everything."""
+
+    __tablename__ = "case_members"
+
+    case_id: str = Field(foreign_key="cases.id", primary_key=True, max_length=64)
+    user_id: str = Field(foreign_key="users.id", primary_key=True, index=True, max_length=64)
+    added_by: str = Field(max_length=64)
+    added_at: datetime = Field(sa_column=_utc())
+
+
+class AccessPurpose(SQLModel, table=True):
+    """The stated purpose of a read; the `accessed` entry carries only its SHA-256."""
+
+    __tablename__ = "access_purposes"
+
+    event_id: str = Field(primary_key=True, max_length=64)
+    purpose: str = Field(max_length=1000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -55,6 +55,12 @@ def serve(
 def create_user(
     name: Annotated[str, typer.Option(help="display name (kept in the database only)")],
     role: Annotated[str, typer.Option(help="admin, lawyer, field or auditor")] = "admin",
+    case: Annotated[
+        list[str] | None, typer.Option(help="a case the user is a member of (repeatable)")
+    ] = None,
+    expires_days: Annotated[
+        int | None, typer.Option(min=1, help="the token expires after this many days")
+    ] = None,
 ) -> None:
     """Create a user and print its API token once, alone on the last line."""
     if role not in ROLES:
@@ -63,7 +69,14 @@ def create_user(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = build_engine(settings.resolved_database_url)
     migrate(engine)
-    user_id, token = create(engine, name=name, role=role, now=datetime.now(UTC))
+    now = datetime.now(UTC)
+    expires = now + timedelta(days=expires_days) if expires_days else None
+    try:
+        user_id, token = create(
+            engine, name=name, role=role, now=now, cases=case or [], expires_at=expires
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--case") from exc
     engine.dispose()
     typer.echo(f"Created user {user_id} with role {role}.")
     typer.echo("Its API token follows. It is shown only this once; store it safely.")

@@ -70,7 +70,8 @@ class HttpSource:
         self._token = token
 
     def read(self, path: str) -> bytes | None:
-        return self._get(f"/log/{path}", auth=False)
+        # Tiles and bundles need the auditor role unless the operator made them public.
+        return self._get(f"/log/{path}", auth=True)
 
     def archived_sizes(self) -> list[int]:
         data = self._get("/v1/log/checkpoints", auth=True) if self._token else None
@@ -109,6 +110,12 @@ class HttpSource:
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
                 return None
+            if exc.code in (401, 403):
+                raise ValueError(
+                    f"{self._base}{path} answered HTTP {exc.code}: the log's tiles and entries "
+                    "need an auditor's token (--token or CUSTODY_TOKEN) unless the operator "
+                    "made them public"
+                ) from exc
             raise
 
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.context import Context, CurrentPrincipal
+from api.access import MAX_PURPOSE
+from api.auth import Principal
+from api.context import AppContext, Context, CurrentPrincipal
 from api.downloads import is_sha256, stream_object
 from api.problems import V1_RESPONSES, not_found, problem_doc
+from custody.events import Subject
 
 router = APIRouter(tags=["copies"], responses=V1_RESPONSES)
 
@@ -52,11 +55,12 @@ async def create_copy(
     _require_hash(sha256)
     if body.profile != "share":
         raise not_found("profile")
+    case_id = await run_in_threadpool(_copy_case, context, principal, sha256, body.case_id)
     result = await run_in_threadpool(
         context.copies.make,
         sha256,
-        actor=principal.user_id,
-        case_id=body.case_id,
+        actor=principal,
+        case_id=case_id,
         now=context.clock(),
     )
     made = result.copy
@@ -76,9 +80,21 @@ async def create_copy(
     )
 
 
+def _copy_case(context: AppContext, principal: Principal, sha256: str, asked: str | None) -> str:
+    """The case the copy is made for: one the principal reads the original in."""
+    view = context.access.view(principal, sha256)
+    context.access.require_reader(principal, "originals or make copies of them")
+    if asked is None:
+        return min(view.cases)
+    if asked not in view.cases:
+        raise not_found("case")
+    return asked
+
+
 @router.get("/v1/copies/{sha256}", summary="A sharing copy's record")
-async def read_copy(sha256: str, context: Context, _: CurrentPrincipal) -> dict[str, Any]:
+async def read_copy(sha256: str, context: Context, principal: CurrentPrincipal) -> dict[str, Any]:
     _require_hash(sha256)
+    await run_in_threadpool(context.access.copy_case, principal, sha256)
     return await run_in_threadpool(context.copies.describe, sha256)
 
 
@@ -89,11 +105,32 @@ async def read_copy(sha256: str, context: Context, _: CurrentPrincipal) -> dict[
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
 async def read_copy_content(
-    sha256: str, context: Context, _: CurrentPrincipal
+    sha256: str,
+    context: Context,
+    principal: CurrentPrincipal,
+    purpose: str | None = Query(default=None, max_length=MAX_PURPOSE, description="why"),
 ) -> StreamingResponse:
     _require_hash(sha256)
-    key, size = await run_in_threadpool(context.copies.storage_key, sha256)
+    key, size = await run_in_threadpool(_copy_content, context, principal, sha256, purpose)
     return await stream_object(context.store, key, size=size, sha256=sha256)
+
+
+def _copy_content(
+    context: AppContext, principal: Principal, sha256: str, purpose: str | None
+) -> tuple[str, int]:
+    case_id, copy = context.access.copy_case(principal, sha256)
+    context.access.require_reader(principal, "sharing copies")
+    if context.store.stat(copy.storage_key) is None:
+        raise not_found("copy content")
+    context.access.record_access(
+        principal,
+        case_id=case_id,
+        subject=Subject(copy.sha256, copy.size, copy.media_type),
+        kind="copy",
+        purpose=purpose,
+        now=context.clock(),
+    )
+    return copy.storage_key, copy.size
 
 
 def _require_hash(sha256: str) -> None:

@@ -15,9 +15,11 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
+from api.access import MAX_PURPOSE, READERS
+from api.auth import Principal
 from api.context import AppContext, Context, CurrentPrincipal
 from api.downloads import is_sha256, stream_object
-from api.evidence import IngestRequest, IngestResult
+from api.evidence import IngestRequest, IngestResult, View
 from api.multipart import MultipartError, MultipartReader
 from api.problems import V1_RESPONSES, Problem, not_found, problem_doc, problem_type
 from api.receipts import TimestampOut, build_receipt
@@ -29,10 +31,24 @@ from custody.digests import (
     check_declared,
     parse_digest_field,
 )
+from custody.events import decode_entry
 from custody.filenames import sanitize_filename
 
 router = APIRouter(tags=["evidence"], responses=V1_RESPONSES)
 MULTIPART_OVERHEAD = 1024 * 1024  # headers and boundaries around the file part
+
+
+class CustodyEventOut(BaseModel):
+    type: str = Field(description="ingested, derived, accessed, exported, ...")
+    index: int = Field(description="the entry's position in the log: prove it with a receipt")
+    time: str = Field(description="the server's time in the entry")
+    trusted_time: datetime | None = Field(description="RFC 3161 time of its first checkpoint")
+    actor: str = Field(description="the actor's pseudonym")
+    case_id: str | None
+    sha256: str | None = Field(description="the bytes the event is about")
+    access: str | None = Field(description="for reads: original, copy or metadata")
+    purpose: str | None = Field(description="for reads: the stated purpose (case readers only)")
+    entry: dict[str, Any] = Field(description="the log entry as logged")
 
 
 class IngestOut(BaseModel):
@@ -92,7 +108,7 @@ async def put_evidence(
     response: Response,
     filename: str | None = Query(default=None, description="used if no Content-Disposition"),
 ) -> IngestOut:
-    await run_in_threadpool(context.evidence.require_case, case_id)
+    await run_in_threadpool(context.access.require_uploader, principal, case_id)
     declared = _declared_digests(request)
     _check_length(request, context.settings.max_upload_bytes)
     async with _staging(context, declared) as stager:
@@ -101,7 +117,11 @@ async def put_evidence(
         staged = await stager.finish()
         name = _disposition_filename(request.headers.get("content-disposition")) or filename
         ingest = IngestRequest(
-            case_id, principal.user_id, sanitize_filename(name), request.headers.get("content-type")
+            case_id,
+            principal.user_id,
+            sanitize_filename(name),
+            request.headers.get("content-type"),
+            principal.pseudonym,
         )
         out = await _seal(context, staged, declared, ingest)
     return await _attach_receipt(context, out, response)
@@ -120,7 +140,7 @@ async def post_evidence(
     principal: CurrentPrincipal,
     response: Response,
 ) -> IngestOut:
-    await run_in_threadpool(context.evidence.require_case, case_id)
+    await run_in_threadpool(context.access.require_uploader, principal, case_id)
     _check_length(request, context.settings.max_upload_bytes + MULTIPART_OVERHEAD)
     try:
         reader = MultipartReader(request.headers.get("content-type", ""))
@@ -134,7 +154,11 @@ async def post_evidence(
         staged = await stager.finish()
         declared = _form_digests(reader.fields.get("digest"))
         ingest = IngestRequest(
-            case_id, principal.user_id, sanitize_filename(reader.filename), reader.file_content_type
+            case_id,
+            principal.user_id,
+            sanitize_filename(reader.filename),
+            reader.file_content_type,
+            principal.pseudonym,
         )
         out = await _seal(context, staged, declared, ingest)
     return await _attach_receipt(context, out, response)
@@ -194,36 +218,128 @@ def _ingest_out(result: IngestResult, digests: dict[str, str]) -> IngestOut:
     )
 
 
+PURPOSE = Query(
+    default=None,
+    max_length=MAX_PURPOSE,
+    description="why you read it (kept with the `accessed` event; the log holds its hash)",
+)
+
+
 @router.get("/v1/evidence/{sha256}", summary="An original's record and custody events")
-async def read_evidence(sha256: str, context: Context, _: CurrentPrincipal) -> dict[str, Any]:
+async def read_evidence(
+    sha256: str, context: Context, principal: CurrentPrincipal
+) -> dict[str, Any]:
     _require_hash_shape(sha256)
-    return await run_in_threadpool(_describe, context, sha256)
+    return await run_in_threadpool(_describe, context, principal, sha256)
 
 
-def _describe(context: AppContext, sha256: str) -> dict[str, Any]:
-    described = context.evidence.describe(sha256)
+def _describe(context: AppContext, principal: Principal, sha256: str) -> dict[str, Any]:
+    described = context.evidence.describe(sha256, context.access.view(principal, sha256))
     times = context.log.trusted_times(event["index"] for event in described["events"])
     for event in described["events"]:
         event["trusted_time"] = times[event["index"]]
     return described
 
 
-@router.get("/v1/evidence/{sha256}/metadata", summary="The original's sealed metadata sidecar")
-async def read_metadata(sha256: str, context: Context, _: CurrentPrincipal) -> dict[str, Any]:
+@router.get(
+    "/v1/evidence/{sha256}/custody",
+    summary="The item's chain of custody: every event about it and its copies, in log order",
+)
+async def read_custody(
+    sha256: str, context: Context, principal: CurrentPrincipal
+) -> list[CustodyEventOut]:
     _require_hash_shape(sha256)
-    return await run_in_threadpool(context.evidence.metadata, sha256)
+    return await run_in_threadpool(_custody, context, principal, sha256)
+
+
+def _custody(context: AppContext, principal: Principal, sha256: str) -> list[CustodyEventOut]:
+    view = context.access.view(principal, sha256, auditors=True)
+    events = context.evidence.history(sha256, view)
+    times = context.log.trusted_times(event.index for event in events)
+    purposes = context.access.purposes(
+        event.event_id for event in events if principal.role in READERS
+    )
+    history = []
+    for event in events:
+        entry = decode_entry(event.entry)
+        history.append(
+            CustodyEventOut(
+                type=event.type,
+                index=event.index,
+                time=entry["time"],
+                trusted_time=times[event.index],
+                actor=entry["actor"],
+                case_id=event.case_id,
+                sha256=event.subject_sha256,
+                access=entry.get("access", {}).get("kind"),
+                purpose=purposes.get(event.event_id),
+                entry=entry,
+            )
+        )
+    return history
+
+
+@router.get("/v1/evidence/{sha256}/metadata", summary="The original's sealed metadata sidecar")
+async def read_metadata(
+    sha256: str, context: Context, principal: CurrentPrincipal, purpose: str | None = PURPOSE
+) -> dict[str, Any]:
+    _require_hash_shape(sha256)
+    return await run_in_threadpool(_metadata, context, principal, sha256, purpose)
+
+
+def _metadata(
+    context: AppContext, principal: Principal, sha256: str, purpose: str | None
+) -> dict[str, Any]:
+    view = context.access.view(principal, sha256)  # a field account: its own uploads only
+    sidecar = context.evidence.metadata(sha256)
+    _log_read(context, principal, view, sha256, "metadata", purpose)
+    return sidecar
 
 
 @router.get(
     "/v1/evidence/{sha256}/content",
-    summary="Stream the original back, byte-identical",
+    summary="Stream the original back, byte-identical (the read is logged first)",
     response_class=StreamingResponse,
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
-async def read_content(sha256: str, context: Context, _: CurrentPrincipal) -> StreamingResponse:
+async def read_content(
+    sha256: str, context: Context, principal: CurrentPrincipal, purpose: str | None = PURPOSE
+) -> StreamingResponse:
     _require_hash_shape(sha256)
-    key, size = await run_in_threadpool(context.evidence.storage_key, sha256)
+    key, size = await run_in_threadpool(_content, context, principal, sha256, purpose)
     return await stream_object(context.store, key, size=size, sha256=sha256)
+
+
+def _content(
+    context: AppContext, principal: Principal, sha256: str, purpose: str | None
+) -> tuple[str, int]:
+    view = context.access.view(principal, sha256)
+    context.access.require_reader(principal, "originals")
+    key, size = context.evidence.storage_key(sha256)
+    if context.store.stat(key) is None:  # nothing to send: no read to log
+        raise not_found("evidence content")
+    _log_read(context, principal, view, sha256, "original", purpose)
+    return key, size
+
+
+def _log_read(
+    context: AppContext,
+    principal: Principal,
+    view: View,
+    sha256: str,
+    kind: str,
+    purpose: str | None,
+) -> None:
+    """The `accessed` event, appended (and committed) before any byte is sent."""
+    case_id = min(view.cases)
+    context.access.record_access(
+        principal,
+        case_id=case_id,
+        subject=context.evidence.subject(sha256),
+        kind=kind,
+        purpose=purpose,
+        now=context.clock(),
+    )
 
 
 def _require_hash_shape(sha256: str) -> None:

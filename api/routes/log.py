@@ -8,7 +8,9 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from api.context import Context, CurrentPrincipal
+from api.access import ADMIN, AUDITOR, require_role
+from api.auth import Principal, unauthorized
+from api.context import AppContext, Context, OptionalPrincipal
 from api.problems import V1_RESPONSES, not_found
 from api.receipts import TimestampOut, build_receipt, timestamps_out
 from api.tsa import REPLY_TYPE
@@ -44,7 +46,7 @@ def _b64(hashes: list[bytes]) -> list[str]:
     response_class=Response,
     responses={200: {"content": {TEXT: {}}}},
 )
-async def get_checkpoint(context: Context, _: CurrentPrincipal) -> Response:
+async def get_checkpoint(context: Context) -> Response:
     data = await run_in_threadpool(context.log.checkpoint)
     return Response(data, media_type=TEXT, headers={"Cache-Control": "no-cache"})
 
@@ -55,7 +57,7 @@ async def get_checkpoint(context: Context, _: CurrentPrincipal) -> Response:
     response_class=Response,
     responses={200: {"content": {TEXT: {}}}},
 )
-async def get_archived_checkpoint(size: int, context: Context, _: CurrentPrincipal) -> Response:
+async def get_archived_checkpoint(size: int, context: Context) -> Response:
     data = await run_in_threadpool(context.log.checkpoint, size)
     return Response(data, media_type=TEXT, headers={"Cache-Control": IMMUTABLE})
 
@@ -65,7 +67,7 @@ class ArchivedCheckpoints(BaseModel):
 
 
 @router.get("/v1/log/checkpoints", summary="Sizes of every archived checkpoint")
-async def list_checkpoints(context: Context, _: CurrentPrincipal) -> ArchivedCheckpoints:
+async def list_checkpoints(context: Context) -> ArchivedCheckpoints:
     return ArchivedCheckpoints(sizes=await run_in_threadpool(context.log.archived_sizes))
 
 
@@ -75,7 +77,7 @@ async def list_checkpoints(context: Context, _: CurrentPrincipal) -> ArchivedChe
     response_class=Response,
     responses={200: {"content": {TEXT: {}}}},
 )
-async def get_vkey(context: Context, _: CurrentPrincipal) -> Response:
+async def get_vkey(context: Context) -> Response:
     return Response(format_vkey(context.log.verifier) + "\n", media_type=TEXT)
 
 
@@ -85,7 +87,8 @@ async def get_vkey(context: Context, _: CurrentPrincipal) -> Response:
     response_class=Response,
     responses={200: {"content": {"application/json": {}}}},
 )
-async def get_entry(index: str, context: Context, _: CurrentPrincipal) -> Response:
+async def get_entry(index: str, context: Context, principal: OptionalPrincipal) -> Response:
+    await run_in_threadpool(_require_entry, context, principal, _index(index))
     data = await run_in_threadpool(context.log.entry, _index(index))
     return Response(data, media_type="application/json", headers={"Cache-Control": IMMUTABLE})
 
@@ -106,8 +109,9 @@ async def get_entry(index: str, context: Context, _: CurrentPrincipal) -> Respon
     },
 )
 async def get_receipt(
-    index: str, request: Request, context: Context, _: CurrentPrincipal
+    index: str, request: Request, context: Context, principal: OptionalPrincipal
 ) -> Response:
+    await run_in_threadpool(_require_entry, context, principal, _index(index))
     if "application/json" in request.headers.get("accept", ""):
         receipt = await run_in_threadpool(build_receipt, context.log, _index(index))
         return Response(receipt.model_dump_json(), media_type="application/json")
@@ -121,7 +125,7 @@ async def get_receipt(
     description="Each token is over the SHA-256 of the bytes of GET /v1/log/checkpoints/{size}: "
     "`openssl ts -verify -data CHECKPOINT -token_in -in TOKEN.der -CAfile ROOT.pem`.",
 )
-async def get_timestamps(size: int, context: Context, _: CurrentPrincipal) -> list[TimestampOut]:
+async def get_timestamps(size: int, context: Context) -> list[TimestampOut]:
     await run_in_threadpool(context.log.checkpoint, size)  # 404 if there is no such checkpoint
     timestamps = await run_in_threadpool(context.log.timestamps, size)
     return timestamps_out(timestamps)
@@ -129,15 +133,19 @@ async def get_timestamps(size: int, context: Context, _: CurrentPrincipal) -> li
 
 @router.get("/v1/log/proofs/inclusion", summary="RFC 9162 inclusion proof")
 async def get_inclusion(
-    context: Context, _: CurrentPrincipal, index: int = Query(ge=0), size: int = Query(ge=1)
+    context: Context,
+    principal: OptionalPrincipal,
+    index: int = Query(ge=0),
+    size: int = Query(ge=1),
 ) -> InclusionProof:
+    await run_in_threadpool(_require_entry, context, principal, index)
     proof = await run_in_threadpool(context.log.inclusion, index, size)
     return InclusionProof(index=index, size=size, proof=_b64(proof))
 
 
 @router.get("/v1/log/proofs/consistency", summary="RFC 9162 consistency proof")
 async def get_consistency(
-    context: Context, _: CurrentPrincipal, old: int = Query(ge=1), new: int = Query(ge=1)
+    context: Context, old: int = Query(ge=1), new: int = Query(ge=1)
 ) -> ConsistencyProof:
     proof = await run_in_threadpool(context.log.consistency, old, new)
     return ConsistencyProof(old=old, new=new, proof=_b64(proof))
@@ -149,7 +157,7 @@ async def get_consistency(
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}, TEXT: {}, REPLY_TYPE: {}}}},
 )
-async def get_raw(path: str, context: Context) -> Response:
+async def get_raw(path: str, context: Context, principal: OptionalPrincipal) -> Response:
     if path == "checkpoint" or _is_archive(path) or _is_token(path):
         data = await run_in_threadpool(context.log.log_store.read_optional, path)
         if data is None:
@@ -161,6 +169,11 @@ async def get_raw(path: str, context: Context) -> Response:
         parse_path(path)
     except TileError:
         raise not_found("log object") from None
+    if not context.settings.log_public:
+        # Tiles and bundles hash and hold every entry: auditors' material.
+        require_principal(principal)
+        assert principal is not None
+        require_role(principal, ADMIN, AUDITOR)
     data = await run_in_threadpool(context.log.log_store.read_optional, path)
     if data is None:
         raise not_found("log object")
@@ -172,6 +185,25 @@ async def get_raw(path: str, context: Context) -> Response:
 def _is_archive(path: str) -> bool:
     prefix, _, size = path.partition("/")
     return prefix == "checkpoints" and size.isdigit() and str(int(size)) == size
+
+
+def require_principal(principal: Principal | None) -> None:
+    if principal is None:
+        raise unauthorized("Send an API token as 'Authorization: Bearer <token>'.")
+
+
+def _require_entry(context: AppContext, principal: Principal | None, index: int) -> None:
+    """Entries and their proofs: for auditors, and for members of the entry's case; public
+    only where the operator says so (CUSTODY_LOG_PUBLIC). Anyone else: 404."""
+    if context.settings.log_public:
+        return
+    require_principal(principal)
+    assert principal is not None
+    if principal.role in (ADMIN, AUDITOR):
+        return
+    event = context.log.event(index)
+    if event is None or not context.access.may_read_entry(principal, event):
+        raise not_found("log entry")
 
 
 def _is_token(path: str) -> bool:

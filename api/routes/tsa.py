@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from api.access import ADMIN, AUDITOR, require_role
 from api.context import AppContext, Context, CurrentPrincipal
 from api.problems import V1_RESPONSES, Problem, problem_type
 from api.timestamper import backlog_of
@@ -68,7 +69,8 @@ async def certificates(context: Context) -> Response:
     response_class=Response,
     responses={200: {"content": {"text/plain; version=0.0.4": {}}}},
 )
-async def prometheus(context: Context, _: CurrentPrincipal) -> Response:
+async def prometheus(context: Context, principal: CurrentPrincipal) -> Response:
+    require_role(principal, ADMIN, AUDITOR)
     text = await run_in_threadpool(_metrics, context)
     return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 

@@ -26,9 +26,12 @@ from tests.e2e.conftest import base_env
 from tests.e2e.servers import Service, custody_cli, running_service
 from tests.e2e.test_ingest import new_case
 
-FILES = 300  # one full tile (tile/0/000) and a partial one (tile/0/001.p/44) at level 0
-FULL_TILE, PARTIAL_TILE = "log/tile/0/000", f"log/tile/0/001.p/{FILES - 256}"
-FULL_BUNDLE, PARTIAL_BUNDLE = "log/tile/entries/000", f"log/tile/entries/001.p/{FILES - 256}"
+ENTRIES = 300  # one full tile (tile/0/000) and a partial one (tile/0/001.p/44) at level 0
+# Logged before the ingests: the e2e user's token-created, then case-created and member-added.
+ADMIN_EVENTS = 3
+FILES = ENTRIES - ADMIN_EVENTS
+FULL_TILE, PARTIAL_TILE = "log/tile/0/000", f"log/tile/0/001.p/{ENTRIES - 256}"
+FULL_BUNDLE, PARTIAL_BUNDLE = "log/tile/entries/000", f"log/tile/entries/001.p/{ENTRIES - 256}"
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,7 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> PublishedLog:
 
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(ingest, files))
-        wait_for_size(service, parse_vkey(vkey), FILES)
+        wait_for_size(service, parse_vkey(vkey), ENTRIES)
         token = service.token
     return PublishedLog(data_dir, env, token, vkey, files)
 
@@ -185,8 +188,8 @@ def deleted_original(objects: Path, log: PublishedLog) -> str:
 
 
 def deleted_latest_archive(objects: Path, log: PublishedLog) -> str:
-    (objects / f"log/checkpoints/{FILES}").unlink()
-    return f"checkpoints/{FILES}"
+    (objects / f"log/checkpoints/{ENTRIES}").unlink()
+    return f"checkpoints/{ENTRIES}"
 
 
 def checkpoint_another_key(objects: Path, log: PublishedLog) -> str:
@@ -225,13 +228,13 @@ def test_the_clean_copy_passes_and_saves_the_state(
     assert code == 0, report["failures"]
     assert report["ok"] is True
     assert report["failures"] == []
-    assert (report["size"], report["entries"], report["originals"]) == (FILES, FILES, FILES)
+    assert (report["size"], report["entries"], report["originals"]) == (ENTRIES, ENTRIES, FILES)
     assert report["tiles"] == 3  # tile/0/000, tile/0/001.p/44, tile/1/000.p/1
     assert report["checkpoints"] == len(archived_sizes(objects))
     # Every archived checkpoint carries a valid RFC 3161 token of the built-in TSA.
     assert report["timestamps"]["valid"] == report["checkpoints"]
     assert report["timestamps"]["checkpoints_missing"] == []
-    assert json.loads(state.read_text()) == {"size": FILES, "root": report["root"]}
+    assert json.loads(state.read_text()) == {"size": ENTRIES, "root": report["root"]}
 
 
 @pytest.mark.parametrize("tamper", TAMPERS, ids=lambda t: t.__name__)
@@ -278,19 +281,19 @@ def test_a_checkpoint_rolled_back_after_an_audit_is_named(
     state = tmp_path / "state.json"
     assert audit(published, objects, state)[0] == 0
     remembered = state.read_text()
-    older = max(size for size in archived_sizes(objects) if size < FILES)
+    older = max(size for size in archived_sizes(objects) if size < ENTRIES)
     checkpoint = writable(objects / "log/checkpoint")
     shutil.copyfile(objects / f"log/checkpoints/{older}", checkpoint)
     code, report = audit(published, objects, state)
     assert code == 1
     rolled = failures_at(report, "checkpoint")[0]
     assert "rolled back" in rolled["problem"]
-    assert (rolled["expected"], rolled["found"]) == (f"size >= {FILES}", f"size {older}")
+    assert (rolled["expected"], rolled["found"]) == (f"size >= {ENTRIES}", f"size {older}")
     assert state.read_text() == remembered
     # Without the state the rollback still shows: a newer archived checkpoint exists.
     code, report = audit(published, objects, tmp_path / "fresh-state.json")
     assert code == 1
-    assert "newer" in failures_at(report, f"checkpoints/{FILES}")[0]["problem"]
+    assert "newer" in failures_at(report, f"checkpoints/{ENTRIES}")[0]["problem"]
 
 
 def test_the_state_file_advances_only_on_success(
@@ -307,7 +310,7 @@ def test_the_state_file_advances_only_on_success(
     )
     code, report = audit(published, objects, state)
     assert code == 0, report["failures"]
-    assert json.loads(state.read_text())["size"] == FILES
+    assert json.loads(state.read_text())["size"] == ENTRIES
 
 
 # --- the database is not trusted ---------------------------------------------------------
@@ -350,7 +353,7 @@ def test_an_entry_edited_in_the_database_is_caught_by_check_index_not_the_audit(
 def test_check_index_passes_on_the_untouched_database(published: PublishedLog) -> None:
     checked = custody_cli("admin", "check-index", env=published.env)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert f"Compared {FILES} entries: 0 difference(s)." in checked.stdout
+    assert f"Compared {ENTRIES} entries: 0 difference(s)." in checked.stdout
 
 
 # --- usage errors ------------------------------------------------------------------------

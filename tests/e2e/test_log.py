@@ -111,7 +111,10 @@ def test_receipt_proofs_and_audit(service: Service, tmp_path: Path) -> None:
         raw = httpx.get(f"{service.base_url}/log/checkpoint")
         assert raw.status_code == 200
         assert open_checkpoint(raw.content, verifier).size >= size
-        assert httpx.get(f"{service.base_url}/log/tile/0/000.p/{size}").status_code in (200, 404)
+        # Tiles hold every entry: auditors' material unless the operator makes them public.
+        tile = f"{service.base_url}/log/tile/0/000.p/{size}"
+        assert httpx.get(tile).status_code == 401
+        assert httpx.get(tile, headers=service.auth).status_code in (200, 404)
         assert httpx.get(f"{service.base_url}/log/../custody.db").status_code == 404
         assert httpx.get(f"{service.base_url}/log/tile/0/0").status_code == 404
 

@@ -1,0 +1,183 @@
+"""Who may see what: roles, case membership (need to know), and every read in the log.
+
+Roles: `admin` manages users and cases; `lawyer` works on the cases they are members of;
+`field` uploads to their cases and sees only their own uploads (never originals of anyone,
+not even their own, to download); `auditor` reads the log and its proofs, never evidence.
+A user who may not see a case or an item gets 404, exactly as if it did not exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from api.appender import Appender
+from api.auth import Principal
+from api.database import read_scope
+from api.evidence import View
+from api.ids import new_id
+from api.problems import Problem, not_found, problem_type
+from api.sequencer import append_event
+from api.tables import AccessPurpose, Case, CaseMember, Ingest, LogEvent, SharingCopy, User
+from custody.events import Access, Subject, accessed
+
+ADMIN, LAWYER, FIELD, AUDITOR = "admin", "lawyer", "field", "auditor"
+READERS = frozenset({ADMIN, LAWYER})  # may read originals, copies and metadata of their cases
+MAX_PURPOSE = 1000
+
+
+def forbidden(detail: str) -> Problem:
+    return Problem(403, "Forbidden", detail, type_=problem_type("forbidden"))
+
+
+def require_role(principal: Principal, *roles: str) -> None:
+    """A 403 naming the roles that may, for actions that reveal nothing about a case."""
+    if principal.role not in roles:
+        raise forbidden(f"This needs the role {' or '.join(roles)}; yours is {principal.role}.")
+
+
+class AccessService:
+    """Membership checks and the custody events of access and administration."""
+
+    def __init__(self, *, engine: Engine, appender: Appender) -> None:
+        self._engine = engine
+        self._appender = appender
+
+    # --- who may see what -------------------------------------------------------------
+
+    def member_cases(self, session: Session, user_id: str) -> set[str]:
+        rows = session.exec(select(CaseMember.case_id).where(CaseMember.user_id == user_id))
+        return set(rows.all())
+
+    def require_case(self, principal: Principal, case_id: str, *, manage: bool = False) -> Case:
+        """The case, if the principal is a member (or, with `manage`, an admin); else 404."""
+        with read_scope(self._engine) as session:
+            case = session.get(Case, case_id)
+            member = case is not None and (
+                session.get(CaseMember, (case_id, principal.user_id)) is not None
+            )
+        if case is None or not (member or (manage and principal.role == ADMIN)):
+            raise not_found("case")
+        return case
+
+    def require_uploader(self, principal: Principal, case_id: str) -> Case:
+        """Uploads go to members with a role that collects evidence."""
+        case = self.require_case(principal, case_id)
+        if principal.role not in (ADMIN, LAWYER, FIELD):
+            raise forbidden("Auditors read the log; they cannot add evidence.")
+        return case
+
+    def evidence_cases(self, principal: Principal, sha256: str) -> list[str]:
+        """The cases holding `sha256` that the principal may see it in (oldest first); a
+        field account sees only what it ingested itself. 404 if none."""
+        with read_scope(self._engine) as session:
+            query = select(Ingest.case_id, Ingest.actor_id).where(Ingest.sha256 == sha256)
+            rows = session.exec(query.order_by(col(Ingest.event_index))).all()
+            mine = self.member_cases(session, principal.user_id)
+        cases = [
+            case
+            for case, actor in rows
+            if case in mine and (principal.role != FIELD or actor == principal.user_id)
+        ]
+        if not cases:
+            raise not_found("evidence")
+        return list(dict.fromkeys(cases))
+
+    def view(self, principal: Principal, sha256: str, *, auditors: bool = False) -> View:
+        """What `principal` may see of original `sha256` (404 if nothing); with `auditors`,
+        an auditor or admin sees the item's events in every case."""
+        if auditors and principal.role in (ADMIN, AUDITOR):
+            with read_scope(self._engine) as session:
+                cases = session.exec(select(Ingest.case_id).where(Ingest.sha256 == sha256)).all()
+            if not cases:
+                raise not_found("evidence")
+            return View(frozenset(cases))
+        cases = self.evidence_cases(principal, sha256)
+        if principal.role == FIELD:
+            return View(frozenset(cases), principal.user_id, principal.pseudonym)
+        return View(frozenset(cases))
+
+    def copy_case(self, principal: Principal, sha256: str) -> tuple[str, SharingCopy]:
+        with read_scope(self._engine) as session:
+            copy = session.get(SharingCopy, sha256)
+            mine = self.member_cases(session, principal.user_id)
+        if copy is None or copy.case_id not in mine:
+            raise not_found("copy")
+        return copy.case_id, copy
+
+    def require_reader(self, principal: Principal, what: str) -> None:
+        if principal.role not in READERS:
+            raise forbidden(f"Your role ({principal.role}) may not read {what}.")
+
+    def visible_cases(self, principal: Principal) -> set[str]:
+        with read_scope(self._engine) as session:
+            return self.member_cases(session, principal.user_id)
+
+    def may_read_entry(self, principal: Principal, event: LogEvent) -> bool:
+        """Entries are for auditors, and for members of the case an entry is about (a field
+        account: only its own entries)."""
+        if principal.role in (ADMIN, AUDITOR):
+            return True
+        if event.case_id is None or event.case_id not in self.visible_cases(principal):
+            return False
+        return principal.role != FIELD or event.actor == principal.pseudonym
+
+    # --- the custody events of access and administration ------------------------------
+
+    def record_access(
+        self,
+        principal: Principal,
+        *,
+        case_id: str,
+        subject: Subject,
+        kind: str,
+        purpose: str | None,
+        now: datetime,
+    ) -> int:
+        """Append the `accessed` event (and keep the purpose's text); return its index.
+        Called before any byte is sent: a read that is not logged does not happen."""
+        if purpose is not None and len(purpose) > MAX_PURPOSE:
+            raise Problem(
+                400,
+                "Purpose too long",
+                f"State the purpose in at most {MAX_PURPOSE} characters.",
+                type_=problem_type("purpose-too-long"),
+            )
+        digest = hashlib.sha256(purpose.encode()).hexdigest() if purpose else None
+        event = accessed(
+            event_id=new_id("e"),
+            time=now,
+            actor=principal.pseudonym,
+            case=case_id,
+            subject=subject,
+            access=Access(kind, digest),
+        )
+
+        def run(session: Session) -> int:
+            index = append_event(session, event, now=now)
+            if purpose:
+                session.add(AccessPurpose(event_id=event.id, purpose=purpose))
+            return index
+
+        return self._appender.submit(run)
+
+    def purposes(self, event_ids: Iterable[str]) -> dict[str, str]:
+        ids = list(event_ids)
+        if not ids:
+            return {}
+        with read_scope(self._engine) as session:
+            rows = session.exec(
+                select(AccessPurpose.event_id, AccessPurpose.purpose).where(
+                    col(AccessPurpose.event_id).in_(ids)
+                )
+            ).all()
+        return dict(rows)
+
+    def pseudonyms(self, session: Session, user_ids: Iterable[str]) -> dict[str, str]:
+        ids = list(user_ids)
+        rows = session.exec(select(User.id, User.pseudonym).where(col(User.id).in_(ids))).all()
+        return {user_id: pseudonym or user_id for user_id, pseudonym in rows}
