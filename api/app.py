@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from api.appender import Appender
+from api.auth import TokenCache
 from api.context import AppContext
 from api.copies import CopyService
 from api.database import build_engine, migrate
@@ -136,4 +137,5 @@ def compose(
         integrator=integrator,
         watcher=watcher,
         clock=clock,
+        tokens=TokenCache(settings.auth_cache_seconds),
     )
