@@ -74,19 +74,22 @@ class LogService:
             )
         return consistency_proof(old, new, read_hash_from_tiles(new, self.log_store.read_tile))
 
-    def receipt(self, index: int) -> bytes:
-        """The tlog-proof receipt of entry `index` against the latest published checkpoint."""
+    def receipt(self, index: int, *, published: int | None = None) -> bytes:
+        """The tlog-proof receipt of entry `index` against the latest published checkpoint.
+
+        `published`: a size known to be published (the `SizeWatcher`'s), sparing the lookup.
+        """
         # The archived copy: immutable, so cached, unlike the mutable `checkpoint` object.
-        signed, checkpoint = self._published_checkpoint()
+        signed, checkpoint = self._published_checkpoint(published)
         size = checkpoint.size
         if not 0 <= index < size:
             raise not_found("integrated log entry")
         proof = inclusion_proof(index, size, read_hash_from_tiles(size, self.log_store.read_tile))
         return format_receipt(Receipt(self._entry(index, size), index, tuple(proof), signed))
 
-    def _published_checkpoint(self) -> tuple[bytes, Checkpoint]:
-        """The newest published checkpoint, signature checked once per size."""
-        size = self.published_size()
+    def _published_checkpoint(self, size: int | None = None) -> tuple[bytes, Checkpoint]:
+        """The newest published checkpoint (or that of `size`), signature checked once per size."""
+        size = self.published_size() if size is None else size
         cached = self._checkpoint_cache
         if cached is None or cached[1].size != size:
             signed = self.checkpoint(size)

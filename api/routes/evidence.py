@@ -80,7 +80,7 @@ async def put_evidence(
     response: Response,
     filename: str | None = Query(default=None, description="used if no Content-Disposition"),
 ) -> IngestOut:
-    await run_in_threadpool(context.evidence.require_case, case_id)
+    await _require_case(context, case_id)
     declared = _declared_digests(request)
     _check_length(request, context.settings.max_upload_bytes)
     async with _staging(context, declared) as stager:
@@ -108,7 +108,7 @@ async def post_evidence(
     principal: CurrentPrincipal,
     response: Response,
 ) -> IngestOut:
-    await run_in_threadpool(context.evidence.require_case, case_id)
+    await _require_case(context, case_id)
     _check_length(request, context.settings.max_upload_bytes + MULTIPART_OVERHEAD)
     try:
         reader = MultipartReader(request.headers.get("content-type", ""))
@@ -126,6 +126,12 @@ async def post_evidence(
         )
         out = await _seal(context, staged, declared, ingest)
     return await _attach_receipt(context, out, response)
+
+
+async def _require_case(context: AppContext, case_id: str) -> None:
+    """404 before reading the body; a thread hop only for a case not seen before."""
+    if not context.evidence.knows_case(case_id):
+        await run_in_threadpool(context.evidence.require_case, case_id)
 
 
 async def _seal(
@@ -147,7 +153,9 @@ async def _attach_receipt(context: AppContext, out: IngestOut, response: Respons
     """Wait (bounded) for a checkpoint covering the entry; else answer 202 with a URL."""
     wait = context.settings.receipt_wait_seconds
     if await context.watcher.wait_for(out.index + 1, wait):
-        receipt = await run_in_threadpool(context.log.receipt, out.index)
+        receipt = await run_in_threadpool(
+            context.log.receipt, out.index, published=context.watcher.size
+        )
         out.receipt = receipt.decode("utf-8")
     else:
         response.status_code = 202
