@@ -121,15 +121,22 @@ class LocalObjectStore:
         return None
 
     def _path(self, key: str) -> Path:
-        path = self._root.joinpath(*check_key(key).split("/"))
-        try:
-            resolved = path.resolve()
-        except (OSError, RuntimeError) as error:  # RuntimeError: a symlink loop (Python 3.11)
-            raise InvalidKeyError(key, f"cannot be resolved: {error}") from None
-        # A symlink under the root could lead anywhere: keys must name plain paths.
-        if resolved != path:
-            raise InvalidKeyError(key, "passes through a symbolic link")
-        return path
+        segments = check_key(key).split("/")
+        # A symlink under the root could lead anywhere: keys must name plain paths. The root
+        # is resolved and segments are never "." or "..", so only the names below the root
+        # need a look, and none past the first that does not exist.
+        current = str(self._root)
+        for segment in segments:
+            current = f"{current}/{segment}"
+            try:
+                mode = os.lstat(current).st_mode
+            except (FileNotFoundError, NotADirectoryError):
+                break
+            except OSError as error:
+                raise InvalidKeyError(key, f"cannot be resolved: {error}") from None
+            if stat.S_ISLNK(mode):
+                raise InvalidKeyError(key, "passes through a symbolic link")
+        return self._root.joinpath(*segments)
 
     def _publish(self, key: str, tmp: Path, path: Path, *, sha256: str, mutable: bool) -> PutResult:
         created_dirs = _make_parents(self._root, path.parent)
