@@ -412,6 +412,25 @@ def test_a_receipt_asked_while_the_database_lags_the_checkpoint_verifies(engine:
     assert (verified.index, verified.checkpoint.size in (1, 121)) == (0, True)
 
 
+def test_one_service_serves_the_same_proofs_as_a_fresh_one_while_the_log_grows(
+    engine: Engine,
+) -> None:
+    """Subtree hashes and bundles remembered at one size must be right at every later one."""
+    store = MemoryObjectStore()
+    integrator = new_integrator(engine, store, FakeClock())
+    service = log_service(engine, store)
+    for count in BATCHES:
+        append(engine, count)
+        drain(integrator)
+        size = service.published_size()
+        fresh = log_service(engine, store)
+        for index in range(size):
+            receipt = service.receipt(index, published=size)
+            assert receipt == fresh.receipt(index), f"index {index} at size {size}"
+            assert verify_receipt(parse_receipt(receipt), VERIFIER, file_sha256=None).index == index
+        assert service.consistency(1, size) == fresh.consistency(1, size)
+
+
 # ---------------------------------------------------------------------------------------
 # The lease: one integrator at a time
 # ---------------------------------------------------------------------------------------
