@@ -103,14 +103,15 @@ class EvidenceService:
         key = original_key(sha256)
         stored = False
         if self._store.stat(key) is None:
-            with staged.path.open("rb") as source:
+            with staged.open() as source:
                 put = self._store.put(
                     key, source, sha256=sha256, size=staged.size, retain_until=now + self._retention
                 )
             stored = put.created
         media_type = detect_media_type(staged.head)
         # Never blocks ingest: extraction records parser failures instead of raising.
-        metadata = extract_metadata(staged.path, media_type)
+        with staged.open() as source:
+            metadata = extract_metadata(source, media_type)
         sidecar = seal_sidecar(self._store, metadata, retain_until=now + self._retention)
         extra = {k: v for k, v in staged.digests.items() if k != "sha256"}
         event_id = new_id("e")
