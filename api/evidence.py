@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +15,7 @@ from sqlmodel import Session, col, select
 from api.appender import Appender
 from api.database import read_scope
 from api.ids import new_id
+from api.known import KnownNames
 from api.problems import not_found
 from api.sequencer import append_event
 from api.sidecar import read_sidecar, seal_sidecar
@@ -27,8 +26,6 @@ from custody.media import detect_media_type
 from custody.metadata.base import Metadata
 from custody.metadata.extract import extract_metadata
 from storage import ObjectStore
-
-KNOWN_CASES = 4096  # case ids remembered as existing
 
 
 def original_key(sha256: str) -> str:
@@ -73,9 +70,9 @@ class EvidenceService:
         self._retention = retention
         self._appender = appender
         # Cases are never deleted, so one seen is known for good; `record` still checks in
-        # its transaction. Bounded, so ids probed by clients cannot grow it without limit.
-        self._known_cases: OrderedDict[str, None] = OrderedDict()
-        self._known_lock = threading.Lock()
+        # its transaction. Sealed sidecars are create-only and locked: known for good too.
+        self._known_cases = KnownNames()
+        self._sealed_sidecars = KnownNames()
 
     def knows_case(self, case_id: str) -> bool:
         """True if `case_id` was seen to exist (then `require_case` needs no lookup)."""
@@ -88,10 +85,7 @@ class EvidenceService:
             case = session.get(Case, case_id)
         if case is None:
             raise not_found("case")
-        with self._known_lock:
-            self._known_cases[case_id] = None
-            while len(self._known_cases) > KNOWN_CASES:
-                self._known_cases.popitem(last=False)
+        self._known_cases.add(case_id)
 
     def ingest(self, staged: StagedFile, request: IngestRequest, *, now: datetime) -> IngestResult:
         """Seal `staged` under its content address, then index it and append its event.
@@ -102,7 +96,9 @@ class EvidenceService:
         sha256 = staged.digests["sha256"]
         key = original_key(sha256)
         stored = False
-        if self._store.stat(key) is None:
+        # A large original already sealed is not sent again. A small one (in memory) costs
+        # less to send than to ask about first: the create-only put is a no-op for it.
+        if staged.data is not None or self._store.stat(key) is None:
             with staged.open() as source:
                 put = self._store.put(
                     key, source, sha256=sha256, size=staged.size, retain_until=now + self._retention
@@ -112,7 +108,9 @@ class EvidenceService:
         # Never blocks ingest: extraction records parser failures instead of raising.
         with staged.open() as source:
             metadata = extract_metadata(source, media_type)
-        sidecar = seal_sidecar(self._store, metadata, retain_until=now + self._retention)
+        sidecar = seal_sidecar(
+            self._store, metadata, retain_until=now + self._retention, known=self._sealed_sidecars
+        )
         extra = {k: v for k, v in staged.digests.items() if k != "sha256"}
         event_id = new_id("e")
         event = ingested(
