@@ -23,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from custody.digests import MultiHasher
 from custody.media import SNIFF_BYTES
+from storage.streams import HashedFile
 
 BATCH_BYTES = 1024 * 1024  # hand the workers ~1 MiB at a time: few thread hand-offs
 QUEUE_BATCHES = 16  # at most ~16 MiB in flight per upload
@@ -52,7 +53,9 @@ class StagedFile:
         """The staged bytes from the start; the caller closes it."""
         if self.path is None:
             return io.BytesIO(self.data or b"")
-        return self.path.open("rb")
+        # The stager created the file O_EXCL (mode 0600) and wrote it only through its own
+        # handle, from the same chunks it hashed: the digest is that of the file's bytes.
+        return HashedFile(self.path, sha256=self.digests["sha256"], size=self.size)
 
 
 class _Worker:

@@ -23,7 +23,7 @@ from storage.base import (
     check_key,
     check_prefix,
 )
-from storage.streams import StreamDigest, check_put_args, iter_chunks, sha256_of
+from storage.streams import HashedFile, StreamDigest, check_put_args, iter_chunks, sha256_of
 
 # '~' is outside the key alphabet, so no key can name the temp directory and `list` skips it.
 TMP_DIR = ".tmp~"
@@ -196,11 +196,16 @@ def _link_source(source: BinaryIO, tmp_dir: Path) -> Path | None:
 
 
 def _check_linked(key: str, source: BinaryIO, linked: Path, *, sha256: str, size: int) -> None:
-    """Check the linked file's digest (read through `source`) and make it durable."""
-    digest = StreamDigest()
-    for chunk in iter_chunks(source):
-        digest.update(chunk)
-    digest.verify(key, sha256=sha256, size=size)
+    """Check the linked file's digest (read through `source`) and make it durable.
+
+    A `HashedFile` was hashed from the buffers its writer wrote into it: reading it back
+    would only hash the same bytes again (a second pass over a file of many GB).
+    """
+    if not (isinstance(source, HashedFile) and source.hashed_as(sha256=sha256, size=size)):
+        digest = StreamDigest()
+        for chunk in iter_chunks(source):
+            digest.update(chunk)
+        digest.verify(key, sha256=sha256, size=size)
     with _fs_errors(key):
         fd = os.open(linked, os.O_RDONLY)
         try:
