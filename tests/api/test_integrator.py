@@ -547,6 +547,31 @@ def test_a_holder_whose_lease_was_taken_and_released_recovers_before_publishing(
     assert_log_sound(pair.engine, pair.store, [], size=115)
 
 
+def lease_expiry(engine: Engine) -> datetime | None:
+    with session_scope(engine) as session:
+        state = session.get(LogState, 1)
+        assert state is not None
+        return state.lease_expires_at
+
+
+def test_a_holder_renews_in_the_database_only_once_a_third_of_the_lease_has_passed(
+    pair: Pair,
+) -> None:
+    append(pair.engine, 10)
+    drain(pair.first)
+    renewed = lease_expiry(pair.engine)
+    pair.clock.advance(LEASE / 3 - 1)
+    assert pair.first.step() is False
+    assert lease_expiry(pair.engine) == renewed, "an idle round wrote the lease again"
+    append(pair.engine, 5)
+    assert pair.first.step() is True  # publishing renews, whatever the round skipped
+    assert lease_expiry(pair.engine) == pair.clock.now + timedelta(seconds=LEASE)
+    pair.clock.advance(LEASE / 3)
+    assert pair.first.step() is False
+    assert lease_expiry(pair.engine) == pair.clock.now + timedelta(seconds=LEASE)
+    assert_log_sound(pair.engine, pair.store, [], size=15)
+
+
 def test_the_thread_integrates_and_releases_the_lease_on_stop(engine: Engine) -> None:
     store = RecordingStore(MemoryObjectStore())
     integrator = new_integrator(engine, store, FakeClock())
