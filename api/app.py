@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.access import AccessService
 from api.appender import Appender
+from api.auth import TokenCache
 from api.context import AppContext
 from api.copies import CopyService
 from api.database import build_engine, migrate
@@ -198,4 +199,5 @@ def compose(
         timestamper=timestamper,
         authority=authority,
         clock=clock,
+        tokens=TokenCache(settings.auth_cache_seconds),
     )

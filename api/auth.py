@@ -5,7 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -93,12 +96,63 @@ def create_user(
     return user_id, token
 
 
-def authenticate(engine: Engine, authorization: str | None, *, now: datetime) -> Principal:
+@dataclass(frozen=True, slots=True)
+class _Valid:
+    principal: Principal
+    expires_at: datetime | None
+    checked: float  # monotonic seconds of the database lookup
+
+
+class TokenCache:
+    """Tokens found valid in the database, trusted again for `ttl` seconds without a lookup.
+
+    Only successes are kept, so a new token works at once; a token revoked in the database
+    stops working within `ttl` (expiry is still checked on every request). `ttl=0` disables it.
+    """
+
+    def __init__(
+        self, ttl: float, *, size: int = 4096, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._ttl = ttl
+        self._size = size
+        self._clock = clock
+        self._entries: OrderedDict[str, _Valid] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, authorization: str | None, *, now: datetime) -> Principal | None:
+        """The cached principal of this header, or None: then call `authenticate`."""
+        digest = _bearer_digest(authorization) if self._ttl else None
+        if digest is None:
+            return None
+        with self._lock:
+            valid = self._entries.get(digest)
+        if valid is None or self._clock() - valid.checked >= self._ttl:
+            return None
+        if valid.expires_at is not None and valid.expires_at <= now:
+            return None
+        return valid.principal
+
+    def put(self, digest: str, principal: Principal, expires_at: datetime | None) -> None:
+        if not self._ttl:
+            return
+        with self._lock:
+            self._entries[digest] = _Valid(principal, expires_at, self._clock())
+            self._entries.move_to_end(digest)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+
+def authenticate(
+    engine: Engine,
+    authorization: str | None,
+    *,
+    now: datetime,
+    cache: TokenCache | None = None,
+) -> Principal:
     """The principal a `Bearer` header names, or a 401 problem."""
-    scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    digest = _bearer_digest(authorization)
+    if digest is None:
         raise unauthorized("Send an API token as 'Authorization: Bearer <token>'.")
-    digest = hash_token(token.strip())
     with read_scope(engine) as session:
         row = session.exec(
             select(ApiToken, User).join(User).where(ApiToken.token_sha256 == digest)
@@ -113,7 +167,17 @@ def authenticate(engine: Engine, authorization: str | None, *, now: datetime) ->
         api_token.expires_at is not None and api_token.expires_at <= now
     ):
         raise unauthorized("The API token is not valid.")
-    return Principal(user_id=user.id, role=user.role, pseudonym=user.pseudonym or user.id)
+    principal = Principal(user_id=user.id, role=user.role, pseudonym=user.pseudonym or user.id)
+    if cache is not None:
+        cache.put(digest, principal, api_token.expires_at)
+    return principal
+
+
+def _bearer_digest(authorization: str | None) -> str | None:
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return hash_token(token.strip())
 
 
 def unauthorized(detail: str) -> Problem:

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from api.access import AccessService
-from api.auth import Principal, authenticate
+from api.auth import Principal, TokenCache, authenticate
 from api.copies import CopyService
 from api.evidence import EvidenceService
 from api.integrator import Integrator
@@ -38,6 +38,7 @@ class AppContext:
     timestamper: Timestamper
     authority: TimestampAuthority | None  # the built-in TSA, where this server runs it
     clock: Callable[[], datetime]
+    tokens: TokenCache
 
 
 def get_context(request: Request) -> AppContext:
@@ -47,8 +48,12 @@ def get_context(request: Request) -> AppContext:
 
 async def get_principal(request: Request) -> Principal:
     context = get_context(request)
+    authorization, now = request.headers.get("authorization"), context.clock()
+    cached = context.tokens.get(authorization, now=now)
+    if cached is not None:
+        return cached
     return await run_in_threadpool(
-        authenticate, context.engine, request.headers.get("authorization"), now=context.clock()
+        authenticate, context.engine, authorization, now=now, cache=context.tokens
     )
 
 

@@ -27,8 +27,11 @@ def build_engine(url: str) -> Engine:
         engine = create_engine(
             url,
             connect_args={"timeout": 60, "check_same_thread": False},
-            pool_size=20,  # as many as the request threads, so connections are reused
-            max_overflow=40,
+            # More than the request threads (AnyIO's default limit is 40) plus the appender,
+            # integrator and watcher: an overflow connection is opened (PRAGMAs and all) and
+            # closed again on every use, which under load costs more than the query.
+            pool_size=64,
+            max_overflow=16,
         )
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Table, bindparam, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 from api.appender import Appender
 from api.database import read_scope
 from api.ids import new_id
+from api.known import KnownNames
 from api.problems import not_found
 from api.sequencer import append_event
 from api.sidecar import read_sidecar, seal_sidecar
@@ -78,13 +79,23 @@ class EvidenceService:
         self._store = store
         self._retention = retention
         self._appender = appender
+        # Cases are never deleted, so one seen is known for good; `record` still checks in
+        # its transaction. Sealed sidecars are create-only and locked: known for good too.
+        self._known_cases = KnownNames()
+        self._sealed_sidecars = KnownNames()
 
-    def require_case(self, case_id: str) -> Case:
+    def knows_case(self, case_id: str) -> bool:
+        """True if `case_id` was seen to exist (then `require_case` needs no lookup)."""
+        return case_id in self._known_cases
+
+    def require_case(self, case_id: str) -> None:
+        if case_id in self._known_cases:
+            return
         with read_scope(self._engine) as session:
             case = session.get(Case, case_id)
         if case is None:
             raise not_found("case")
-        return case
+        self._known_cases.add(case_id)
 
     def ingest(self, staged: StagedFile, request: IngestRequest, *, now: datetime) -> IngestResult:
         """Seal `staged` under its content address, then index it and append its event.
@@ -95,16 +106,21 @@ class EvidenceService:
         sha256 = staged.digests["sha256"]
         key = original_key(sha256)
         stored = False
-        if self._store.stat(key) is None:
-            with staged.path.open("rb") as source:
+        # A large original already sealed is not sent again. A small one (in memory) costs
+        # less to send than to ask about first: the create-only put is a no-op for it.
+        if staged.data is not None or self._store.stat(key) is None:
+            with staged.open() as source:
                 put = self._store.put(
                     key, source, sha256=sha256, size=staged.size, retain_until=now + self._retention
                 )
             stored = put.created
         media_type = detect_media_type(staged.head)
         # Never blocks ingest: extraction records parser failures instead of raising.
-        metadata = extract_metadata(staged.path, media_type)
-        sidecar = seal_sidecar(self._store, metadata, retain_until=now + self._retention)
+        with staged.open() as source:
+            metadata = extract_metadata(source, media_type)
+        sidecar = seal_sidecar(
+            self._store, metadata, retain_until=now + self._retention, known=self._sealed_sidecars
+        )
         extra = {k: v for k, v in staged.digests.items() if k != "sha256"}
         event_id = new_id("e")
         event = ingested(
@@ -116,36 +132,34 @@ class EvidenceService:
             sidecar=sidecar,
         )
 
+        evidence_row = {
+            "sha256": sha256,
+            "size": staged.size,
+            "media_type": media_type,
+            "digests_json": json.dumps(extra, sort_keys=True),
+            "storage_key": key,
+            "first_seen_at": now,
+            "metadata_sha256": sidecar,
+        }
+        ingest_row = {
+            "id": event_id,
+            "case_id": request.case_id,
+            "sha256": sha256,
+            "actor_id": request.actor_id,
+            "filename": request.filename,
+            "declared_media_type": request.declared_media_type,
+            "received_at": now,
+            "metadata_sha256": sidecar,
+        }
+
         def record(session: Session) -> int:
-            if session.get(Case, request.case_id) is None:
+            # Core statements built once: this runs inside the group commit, which every
+            # waiting request queues behind, so each ORM step saved here is saved for all.
+            if session.execute(_CASE_EXISTS, {"id": request.case_id}).first() is None:
                 raise not_found("case")
-            _insert_evidence(
-                session,
-                Evidence(
-                    sha256=sha256,
-                    size=staged.size,
-                    media_type=media_type,
-                    digests_json=json.dumps(extra, sort_keys=True),
-                    storage_key=key,
-                    first_seen_at=now,
-                    metadata_sha256=sidecar,
-                ),
-            )
+            _insert_evidence(session, evidence_row)
             index = append_event(session, event, now=now)
-            session.add(
-                Ingest(
-                    id=event_id,
-                    case_id=request.case_id,
-                    sha256=sha256,
-                    actor_id=request.actor_id,
-                    filename=request.filename,
-                    declared_media_type=request.declared_media_type,
-                    received_at=now,
-                    event_index=index,
-                    metadata_sha256=sidecar,
-                )
-            )
-            session.flush()
+            session.execute(_INSERT_INGEST, {**ingest_row, "event_index": index})
             return index
 
         index = self._appender.submit(record)
@@ -245,9 +259,15 @@ class EvidenceService:
         return evidence.storage_key, evidence.size
 
 
-def _insert_evidence(session: Session, evidence: Evidence) -> None:
+def _insert_evidence(session: Session, row: dict[str, Any]) -> None:
     """Insert the original's row unless it exists (a second ingest of the same bytes)."""
-    values = evidence.model_dump()
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    session.execute(insert(Evidence).values(**values).on_conflict_do_nothing())
+    postgres = session.get_bind().dialect.name == "postgresql"
+    session.execute(_INSERT_EVIDENCE_PG if postgres else _INSERT_EVIDENCE_SQLITE, row)
+
+
+_CASES: Table = Case.__table__  # type: ignore[attr-defined]
+_EVIDENCE: Table = Evidence.__table__  # type: ignore[attr-defined]
+_CASE_EXISTS = select(_CASES.c.id).where(_CASES.c.id == bindparam("id"))
+_INSERT_EVIDENCE_PG = pg_insert(_EVIDENCE).on_conflict_do_nothing()
+_INSERT_EVIDENCE_SQLITE = sqlite_insert(_EVIDENCE).on_conflict_do_nothing()
+_INSERT_INGEST = insert(Ingest.__table__)  # type: ignore[attr-defined]

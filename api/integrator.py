@@ -68,6 +68,7 @@ class Integrator:
         self._clock = clock
         self._holder = new_id("i")
         self._size: int | None = None  # published size, known while we hold the lease
+        self._renewed_at: datetime | None = None  # our clock when we last held the lease
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -107,7 +108,7 @@ class Integrator:
 
     def step(self) -> bool:
         """One round: renew or take the lease, integrate a batch. True if it published."""
-        if not self._acquire():
+        if not self._renewed_lately() and not self._acquire():
             self._size = None
             return False
         if self._size is None:
@@ -213,6 +214,17 @@ class Integrator:
             )
             record_pending(session, size, self._timestamp_targets, now)
 
+    def _renewed_lately(self) -> bool:
+        """Whether we renewed the lease within a third of its term.
+
+        Nobody can take it before it expires, so the round need not write to the database
+        to renew it again (a write transaction per poll, and per publish, otherwise);
+        `_publish` still renews before it writes a checkpoint, whatever happened meanwhile.
+        """
+        if self._size is None or self._renewed_at is None:
+            return False
+        return self._clock() - self._renewed_at < timedelta(seconds=self._config.lease / 3)
+
     def _acquire(self) -> bool:
         """Renew our lease, or take a free or expired one and forget the size we knew."""
         if self._renew():
@@ -234,16 +246,20 @@ class Integrator:
         return self._update_lease(or_(free, col(LogState.lease_expires_at) < self._clock()))
 
     def _update_lease(self, condition: ColumnElement[bool]) -> bool:
-        expires = self._clock() + timedelta(seconds=self._config.lease)
+        now = self._clock()
+        expires = now + timedelta(seconds=self._config.lease)
         with session_scope(self._engine) as session:
             result = session.execute(
                 update(LogState)
                 .where(col(LogState.id) == 1, condition)
                 .values(lease_holder=self._holder, lease_expires_at=expires)
             )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        held = bool(result.rowcount)  # type: ignore[attr-defined]
+        self._renewed_at = now if held else None
+        return held
 
     def _release(self) -> None:
+        self._renewed_at = None
         with session_scope(self._engine) as session:
             session.execute(
                 update(LogState)

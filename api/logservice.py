@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,13 +21,15 @@ from api.tables import CheckpointTimestamp, LogEvent, LogState
 from api.timestamper import PENDING, STORED, token_key
 from custody.checkpoint import Checkpoint, open_checkpoint
 from custody.errors import CustodyError
-from custody.merkle import consistency_proof, inclusion_proof
+from custody.merkle import HashReader, consistency_proof, inclusion_proof
 from custody.note import Verifier
 from custody.receipt import Receipt, format_receipt
 from custody.tiles import Bundle, decode_bundle, read_hash_from_tiles
 from custody.tsp import parse_response
 
 log = logging.getLogger("custody.log")
+CACHED_SUBTREES = 65_536  # (level, index) -> hash: 32 bytes each, a few MiB at most
+CACHED_BUNDLES = 64  # decoded entry bundles (up to 256 entries each)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,10 @@ class LogService:
         self.log_store = log_store
         self.verifier = verifier
         self._checkpoint_cache: tuple[bytes, Checkpoint] | None = None
+        # A complete subtree's hash never changes as the log grows, nor does a bundle of a
+        # given width: receipts for one checkpoint share most of their work through these.
+        self._subtrees: dict[tuple[int, int], bytes] = {}
+        self._bundles: OrderedDict[Bundle, list[bytes]] = OrderedDict()
 
     def published_size(self) -> int:
         """The size of the newest checkpoint the database knows to be published."""
@@ -81,15 +88,37 @@ class LogService:
 
     def _entry(self, index: int, size: int) -> bytes:
         bundle_index, offset = divmod(index, 256)
-        width = min(256, size - bundle_index * 256)
-        entries = decode_bundle(self.log_store.read_bundle(Bundle(bundle_index, width)))
+        bundle = Bundle(bundle_index, min(256, size - bundle_index * 256))
+        entries = self._bundles.get(bundle)
+        if entries is None:
+            entries = decode_bundle(self.log_store.read_bundle(bundle))
+            self._bundles[bundle] = entries
+            while len(self._bundles) > CACHED_BUNDLES:
+                self._bundles.popitem(last=False)
         return entries[offset]
+
+    def _hashes(self, size: int) -> HashReader:
+        """The tree of `size`'s complete subtrees from its tiles, remembered across calls."""
+        tiles = read_hash_from_tiles(size, self.log_store.read_tile)
+        memo = self._subtrees
+
+        def read(level: int, index: int) -> bytes:
+            cached = memo.get((level, index))
+            if cached is not None and (index + 1) << level <= size:
+                return cached
+            value = tiles(level, index)
+            if len(memo) >= CACHED_SUBTREES:
+                memo.clear()
+            memo[level, index] = value
+            return value
+
+        return read
 
     def inclusion(self, index: int, size: int) -> list[bytes]:
         self._check_size(size)
         if not 0 <= index < size:
             raise _bad_range(f"index must be in [0, {size})")
-        return inclusion_proof(index, size, read_hash_from_tiles(size, self.log_store.read_tile))
+        return inclusion_proof(index, size, self._hashes(size))
 
     def consistency(self, old: int, new: int) -> list[bytes]:
         self._check_size(new)
@@ -97,20 +126,17 @@ class LogService:
             raise _bad_range(
                 f"old must be in [1, {new}]: a consistency proof is from a non-empty tree"
             )
-        return consistency_proof(old, new, read_hash_from_tiles(new, self.log_store.read_tile))
+        return consistency_proof(old, new, self._hashes(new))
 
     def receipt(self, index: int, size: int | None = None) -> tuple[int, bytes]:
         """The tlog-proof receipt of entry `index` and the size of its checkpoint: the latest
         published one, or the archived checkpoint of `size` (at most the published size)."""
         # The archived copy: immutable, so cached, unlike the mutable `checkpoint` object.
-        signed, checkpoint = self._published_checkpoint()
-        if size is not None and size < checkpoint.size:
-            signed = self.checkpoint(size)
-        else:
-            size = checkpoint.size
+        signed, checkpoint = self._published_checkpoint(size)
+        size = checkpoint.size
         if not 0 <= index < size:
             raise not_found("integrated log entry")
-        proof = inclusion_proof(index, size, read_hash_from_tiles(size, self.log_store.read_tile))
+        proof = inclusion_proof(index, size, self._hashes(size))
         receipt = Receipt(self._entry(index, size), index, tuple(proof), signed)
         return size, format_receipt(receipt)
 
@@ -177,9 +203,9 @@ class LogService:
         published = state.size if state is not None else 0
         return published if unsettled is None else min(published, unsettled - 1)
 
-    def _published_checkpoint(self) -> tuple[bytes, Checkpoint]:
-        """The newest published checkpoint, signature checked once per size."""
-        size = self.published_size()
+    def _published_checkpoint(self, size: int | None = None) -> tuple[bytes, Checkpoint]:
+        """The newest published checkpoint (or that of `size`), signature checked once per size."""
+        size = self.published_size() if size is None else size
         cached = self._checkpoint_cache
         if cached is None or cached[1].size != size:
             signed = self.checkpoint(size)

@@ -38,12 +38,16 @@ class LogStore:
                 return self._cache[path]
         with self.store.open(self.prefix + path) as stream:
             data = stream.read()
-        if path != CHECKPOINT:
-            with self._lock:
-                self._cache[path] = data
-                while len(self._cache) > CACHE_OBJECTS:
-                    self._cache.popitem(last=False)
+        self._remember(path, data)
         return data
+
+    def _remember(self, path: str, data: bytes) -> None:
+        if path == CHECKPOINT:
+            return  # the one object whose content changes under the same path
+        with self._lock:
+            self._cache[path] = data
+            while len(self._cache) > CACHE_OBJECTS:
+                self._cache.popitem(last=False)
 
     def read_optional(self, path: str) -> bytes | None:
         try:
@@ -66,6 +70,8 @@ class LogStore:
             size=len(data),
             retain_until=retain_until,
         )
+        # Receipts in this process then need no read of what the integrator just wrote.
+        self._remember(path, data)
 
     def write_mutable(self, path: str, data: bytes) -> None:
         """Overwrite (partial tiles, the latest checkpoint): never locked."""
@@ -76,6 +82,7 @@ class LogStore:
             size=len(data),
             mutable=True,
         )
+        self._remember(path, data)
 
     def archived_sizes(self) -> list[int]:
         """Sizes of every archived checkpoint, ascending."""

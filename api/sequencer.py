@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, insert, select, update
 from sqlmodel import Session, col
 
 from api.ids import new_id
 from api.tables import LogEvent, LogSequence
 from custody.events import CustodyEvent, administrative, encode_entry
+
+# Core statements on the tables, built once: the ORM's unit of work and per-call statement
+# building cost more than the SQL itself, and these run once per event inside the group commit.
+_SEQUENCE: Table = LogSequence.__table__  # type: ignore[attr-defined]
+_NEXT_INDEX = (
+    update(_SEQUENCE)
+    .where(_SEQUENCE.c.id == 1)
+    .values(next_index=_SEQUENCE.c.next_index + 1)
+    .returning(_SEQUENCE.c.next_index)
+)
+_INSERT_EVENT = insert(LogEvent.__table__)  # type: ignore[attr-defined]
 
 
 def append_event(session: Session, event: CustodyEvent, *, now: datetime) -> int:
@@ -20,26 +31,21 @@ def append_event(session: Session, event: CustodyEvent, *, now: datetime) -> int
     appenders in any number of processes queue and a rolled-back append leaves no gap.
     """
     entry = encode_entry(event)
-    next_index = session.execute(
-        update(LogSequence)
-        .where(col(LogSequence.id) == 1)
-        .values(next_index=col(LogSequence.next_index) + 1)
-        .returning(col(LogSequence.next_index))
-    ).scalar_one()
+    next_index = session.execute(_NEXT_INDEX).scalar_one()
     index = int(next_index) - 1
-    session.add(
-        LogEvent(
-            index=index,
-            event_id=event.id,
-            type=event.type,
-            subject_sha256=event.subject.sha256 if event.subject else None,
-            case_id=event.case,
-            entry=entry,
-            created_at=now,
-            actor=event.actor,
-        )
+    session.execute(
+        _INSERT_EVENT,
+        {
+            "index": index,
+            "event_id": event.id,
+            "type": event.type,
+            "subject_sha256": event.subject.sha256 if event.subject else None,
+            "case_id": event.case,
+            "entry": entry,
+            "created_at": now,
+            "actor": event.actor,
+        },
     )
-    session.flush()
     return index
 
 

@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=64 * GIB, ge=1)
     extra_digests: Annotated[list[str], NoDecode] = Field(default_factory=list)
     staging_dir: Path | None = None
+    auth_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="trust a checked token this long without a database lookup (0: never); "
+        "a token revoked in the database stops working within this time",
+    )
 
     # The custody log (C2SP tlog-tiles under log_prefix in the object store).
     log_prefix: str = Field(default="log/", pattern=r"^([a-z0-9._-]+/)*$")

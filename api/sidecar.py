@@ -12,6 +12,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from api.known import KnownNames
 from custody.events import canonical_json
 from custody.metadata.base import Metadata, Sensitive
 from storage import ObjectStore
@@ -50,19 +51,32 @@ def sidecar_json(metadata: Metadata) -> dict[str, Any]:
     }
 
 
-def seal_sidecar(store: ObjectStore, metadata: Metadata, *, retain_until: datetime) -> str:
-    """Store the sidecar create-only and locked; return its SHA-256."""
+def seal_sidecar(
+    store: ObjectStore,
+    metadata: Metadata,
+    *,
+    retain_until: datetime,
+    known: KnownNames | None = None,
+) -> str:
+    """Store the sidecar create-only and locked; return its SHA-256.
+
+    `known`: hashes of sidecars already sealed (many files share one, e.g. "no metadata").
+    """
     data = canonical_json(sidecar_json(metadata))
     sha256 = hashlib.sha256(data).hexdigest()
-    if store.stat(sidecar_key(sha256)) is not None:
-        return sha256  # create-only: the same bytes are already sealed
-    store.put(
-        sidecar_key(sha256),
-        io.BytesIO(data),
-        sha256=sha256,
-        size=len(data),
-        retain_until=retain_until,
-    )
+    if known is not None and sha256 in known:
+        return sha256
+    if store.stat(sidecar_key(sha256)) is None:
+        store.put(
+            sidecar_key(sha256),
+            io.BytesIO(data),
+            sha256=sha256,
+            size=len(data),
+            retain_until=retain_until,
+        )
+    # else create-only: the same bytes are already sealed
+    if known is not None:
+        known.add(sha256)
     return sha256
 
 

@@ -3,11 +3,13 @@
 The event loop only collects chunks; two worker threads take each batch, one hashing and
 one writing (hashlib and file writes release the GIL, so receiving, hashing and writing
 run in parallel). The queues are bounded, so a fast client waits for the disk instead of
-filling memory.
+filling memory. An upload that ends before its first batch is full is never written here:
+it stays in memory (at most BATCH_BYTES) and the object store writes it once.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import queue
 import tempfile
@@ -15,16 +17,20 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from starlette.concurrency import run_in_threadpool
 
 from custody.digests import MultiHasher
 from custody.media import SNIFF_BYTES
+from storage.streams import HashedFile
 
 BATCH_BYTES = 1024 * 1024  # hand the workers ~1 MiB at a time: few thread hand-offs
 QUEUE_BATCHES = 16  # at most ~16 MiB in flight per upload
 # Flush to disk as the upload goes, so the fsync before acknowledging has little left to do.
 SYNC_EVERY_BYTES = 64 * 1024 * 1024
+# An in-memory upload this small is hashed on the event loop (~0.1 ms): no thread hop.
+INLINE_HASH_BYTES = 256 * 1024
 
 Batch = list[bytes]
 
@@ -37,10 +43,19 @@ class UploadTooLargeError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class StagedFile:
-    path: Path
+    path: Path | None  # None when the upload is small enough to stay in `data`
     size: int
     digests: dict[str, str]  # hashlib name -> lowercase hex, always incl. "sha256"
     head: bytes  # the first bytes, for media type detection
+    data: bytes | None = None  # the whole upload, when it was kept in memory
+
+    def open(self) -> BinaryIO:
+        """The staged bytes from the start; the caller closes it."""
+        if self.path is None:
+            return io.BytesIO(self.data or b"")
+        # The stager created the file O_EXCL (mode 0600) and wrote it only through its own
+        # handle, from the same chunks it hashed: the digest is that of the file's bytes.
+        return HashedFile(self.path, sha256=self.digests["sha256"], size=self.size)
 
 
 class _Worker:
@@ -73,10 +88,10 @@ class Stager:
     """One upload being staged. Use `feed` for each chunk, then `finish` or `discard`."""
 
     def __init__(self, directory: Path, *, algorithms: set[str], max_bytes: int) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=directory, prefix="upload-", suffix=".part")
-        self.path = Path(name)
-        self._file = os.fdopen(fd, "wb")
+        # No I/O here: the file is made by the first full batch, in a worker's thread.
+        self._directory = directory
+        self.path: Path | None = None
+        self._opened: BinaryIO | None = None
         self._closed = False
         self._hasher = MultiHasher(algorithms)
         self._max_bytes = max_bytes
@@ -100,6 +115,16 @@ class Stager:
         if self._batch_bytes >= BATCH_BYTES:
             await self._hand_off()
 
+    @property
+    def _file(self) -> BinaryIO:
+        """The staging file, created on first use."""
+        if self._opened is None:
+            self._directory.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=self._directory, prefix="upload-", suffix=".part")
+            self.path = Path(name)
+            self._opened = os.fdopen(fd, "wb")
+        return self._opened
+
     async def finish(self) -> StagedFile:
         """Flush and return the staged file with its digests.
 
@@ -112,19 +137,29 @@ class Stager:
             await run_in_threadpool(self._stop_workers)
             self._raise_worker_error()
             await run_in_threadpool(self._close)
-        else:  # a small upload: one thread hop, no worker threads
-            await run_in_threadpool(self._consume_and_close, self._batch)
-        return StagedFile(
-            self.path, self._hasher.size, self._hasher.hexdigests(), bytes(self._head)
-        )
+            data = None
+        else:  # a small upload: kept in memory, never written here
+            data = b"".join(self._batch)
+            if len(data) <= INLINE_HASH_BYTES:
+                self._hasher.update(data)
+            else:
+                await run_in_threadpool(self._hasher.update, data)
+        digests = self._hasher.hexdigests()
+        return StagedFile(self.path, self._hasher.size, digests, bytes(self._head), data)
+
+    @property
+    def on_disk(self) -> bool:
+        """Whether `discard` has a file or threads to clean up."""
+        return self._opened is not None or bool(self._workers)
 
     def discard(self) -> None:
         """Stop and remove the staged file; safe to call more than once."""
         self._stop_workers()
-        if not self._closed:
-            self._file.close()
+        if self._opened is not None and not self._closed:
+            self._opened.close()
             self._closed = True
-        self.path.unlink(missing_ok=True)
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
 
     async def _hand_off(self) -> None:
         if not self._workers:
@@ -156,12 +191,6 @@ class Stager:
         for worker in self._workers:
             if worker.error is not None:
                 raise worker.error
-
-    def _consume_and_close(self, batch: Batch) -> None:
-        for chunk in batch:
-            self._hasher.update(chunk)
-            self._file.write(chunk)
-        self._close()
 
     def _close(self) -> None:
         self._file.close()

@@ -10,7 +10,10 @@ Prints, as its last line, one JSON object with:
 - python_append_ceiling_per_s: leaf hash + Merkle frontier update in a tight loop, the same
   run, so the first figures read as a fraction of the compute limit.
 
-    python bench/log.py [--seconds 10] [--clients 32] [--audit-entries 1000000]
+    python bench/log.py [--seconds 10] [--clients 32] [--audit-entries 1000000] [--workers N]
+
+The JSON also names the server configuration used: `custody serve --workers`, and the
+log settings in effect (CUSTODY_LOG_BATCH_DELAY_MS and the others, or their defaults).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from api.settings import Settings
 from cli.sources import StoreSource
 from custody.audit import audit_log
 from custody.checkpoint import Checkpoint, sign_checkpoint
@@ -103,9 +107,11 @@ class Load:
         return len(self.latencies) / (time.perf_counter() - start)
 
 
-def measure(env: dict[str, str], data_dir: Path, clients: int, seconds: float) -> Load:
+def measure(
+    env: dict[str, str], data_dir: Path, clients: int, seconds: float, workers: int
+) -> Load:
     token = create_user(env, name="bench")
-    with running_service(env, data_dir, token=token) as service:
+    with running_service(env, data_dir, token=token, workers=workers) as service:
         load = Load(service.base_url, token, create_case(service.base_url, token))
         load.rate = load.run(clients, seconds)  # type: ignore[attr-defined]
     return load
@@ -178,6 +184,15 @@ def audit_rate(count: int, tmp: Path) -> float:
     return count / elapsed
 
 
+def server_config(workers: int, env: dict[str, str]) -> dict[str, object]:
+    """What the measured servers ran with: their worker count and log settings."""
+    config: dict[str, object] = {"workers": workers}
+    for name in ("log_batch_size", "log_batch_delay_ms", "log_poll_ms"):
+        default = Settings.model_fields[name].default
+        config[name] = int(env.get(f"CUSTODY_{name.upper()}", default))
+    return config
+
+
 def p99(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] if ordered else float("nan")
@@ -188,21 +203,28 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--audit-entries", type=int, default=1_000_000)
+    parser.add_argument("--workers", type=int, default=1, help="custody serve --workers")
     args = parser.parse_args()
-    base = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
+    # The log's tuning knobs pass through, and are reported; everything else is the bench's.
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("CUSTODY_") or k.startswith(("CUSTODY_LOG_BATCH", "CUSTODY_LOG_POLL"))
+    }
     with tempfile.TemporaryDirectory(prefix="custody-bench-log-") as name:
         tmp = Path(name)
         embedded_env = {**base, "CUSTODY_DATA_DIR": str(tmp / "embedded")}
-        embedded = measure(embedded_env, tmp / "embedded", args.clients, args.seconds)
+        embedded = measure(embedded_env, tmp / "embedded", args.clients, args.seconds, args.workers)
         with postgres_s3_env(tmp) as extra:
             env = {**base, "CUSTODY_DATA_DIR": str(tmp / "pg"), **extra}
             (tmp / "pg").mkdir()
-            pg = measure(env, tmp / "pg", args.clients, args.seconds)
+            pg = measure(env, tmp / "pg", args.clients, args.seconds, args.workers)
         audit = audit_rate(args.audit_entries, tmp)
     ceiling = python_ceiling()
     result = {
         "seconds_per_run": args.seconds,
         "clients": args.clients,
+        "server": server_config(args.workers, base),
         "appends_per_s_embedded": round(embedded.rate, 1),  # type: ignore[attr-defined]
         "appends_per_s_postgres_s3": round(pg.rate, 1),  # type: ignore[attr-defined]
         "errors": embedded.errors + pg.errors,

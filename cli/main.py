@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 import uvicorn
 import yaml
+from fastapi import FastAPI
 
 from api.app import create_app
 from api.auth import ROLES
@@ -38,6 +39,9 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 def serve(
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="API processes (one integrates at a time, by lease)")
+    ] = 1,
 ) -> None:
     """Run the API (embedded default: SQLite + local store under CUSTODY_DATA_DIR)."""
     settings = Settings()
@@ -48,7 +52,24 @@ def serve(
             "Back this directory up; use PostgreSQL and S3 object lock in production.",
             settings.data_dir.resolve(),
         )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        return
+    # Settle the signing key here, so the workers read one key rather than race to make it.
+    load_signer(settings)
+    uvicorn.run(
+        "cli.main:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one `serve --workers` process, configured like its parent (CUSTODY_*)."""
+    return create_app(Settings())
 
 
 @admin.command("create-user")

@@ -23,7 +23,7 @@ from storage.base import (
     check_key,
     check_prefix,
 )
-from storage.streams import StreamDigest, check_put_args, iter_chunks, sha256_of
+from storage.streams import HashedFile, StreamDigest, check_put_args, iter_chunks, sha256_of
 
 # '~' is outside the key alphabet, so no key can name the temp directory and `list` skips it.
 TMP_DIR = ".tmp~"
@@ -121,15 +121,22 @@ class LocalObjectStore:
         return None
 
     def _path(self, key: str) -> Path:
-        path = self._root.joinpath(*check_key(key).split("/"))
-        try:
-            resolved = path.resolve()
-        except (OSError, RuntimeError) as error:  # RuntimeError: a symlink loop (Python 3.11)
-            raise InvalidKeyError(key, f"cannot be resolved: {error}") from None
-        # A symlink under the root could lead anywhere: keys must name plain paths.
-        if resolved != path:
-            raise InvalidKeyError(key, "passes through a symbolic link")
-        return path
+        segments = check_key(key).split("/")
+        # A symlink under the root could lead anywhere: keys must name plain paths. The root
+        # is resolved and segments are never "." or "..", so only the names below the root
+        # need a look, and none past the first that does not exist.
+        current = str(self._root)
+        for segment in segments:
+            current = f"{current}/{segment}"
+            try:
+                mode = os.lstat(current).st_mode
+            except (FileNotFoundError, NotADirectoryError):
+                break
+            except OSError as error:
+                raise InvalidKeyError(key, f"cannot be resolved: {error}") from None
+            if stat.S_ISLNK(mode):
+                raise InvalidKeyError(key, "passes through a symbolic link")
+        return self._root.joinpath(*segments)
 
     def _publish(self, key: str, tmp: Path, path: Path, *, sha256: str, mutable: bool) -> PutResult:
         created_dirs = _make_parents(self._root, path.parent)
@@ -189,11 +196,16 @@ def _link_source(source: BinaryIO, tmp_dir: Path) -> Path | None:
 
 
 def _check_linked(key: str, source: BinaryIO, linked: Path, *, sha256: str, size: int) -> None:
-    """Check the linked file's digest (read through `source`) and make it durable."""
-    digest = StreamDigest()
-    for chunk in iter_chunks(source):
-        digest.update(chunk)
-    digest.verify(key, sha256=sha256, size=size)
+    """Check the linked file's digest (read through `source`) and make it durable.
+
+    A `HashedFile` was hashed from the buffers its writer wrote into it: reading it back
+    would only hash the same bytes again (a second pass over a file of many GB).
+    """
+    if not (isinstance(source, HashedFile) and source.hashed_as(sha256=sha256, size=size)):
+        digest = StreamDigest()
+        for chunk in iter_chunks(source):
+            digest.update(chunk)
+        digest.verify(key, sha256=sha256, size=size)
     with _fs_errors(key):
         fd = os.open(linked, os.O_RDONLY)
         try:

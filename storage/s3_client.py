@@ -56,6 +56,9 @@ def s3_errors(key: str = "") -> Iterator[None]:
         raise StorageError(f"S3 request{where} failed: {error}") from error
 
 
+MAX_POOL_CONNECTIONS = 64
+
+
 def create_client(
     endpoint_url: str | None,
     region: str,
@@ -71,6 +74,9 @@ def create_client(
     config = Config(
         s3={"addressing_style": "path"},
         retries={"max_attempts": max_attempts, "mode": "standard"},
+        # botocore keeps 10 connections; a service calls from up to 40 request threads
+        # (AnyIO's limit) plus its own, and each call past the pool opens (and drops) one.
+        max_pool_connections=MAX_POOL_CONNECTIONS,
     )
     # A session of its own: boto3's default session is shared, mutable, global state.
     return boto3.session.Session().client(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import os
 from collections.abc import Iterator
 from datetime import datetime
 from typing import BinaryIO
@@ -38,6 +40,24 @@ class StreamDigest:
         actual = self.hexdigest()
         if actual != sha256 or self.size != size:
             raise ObjectDigestError(key, sha256, actual)
+
+
+class HashedFile(io.BufferedReader):
+    """A file opened 'rb' whose SHA-256 and size its writer computed from the very buffers
+    it wrote, having created the file exclusively and written it through its only handle.
+
+    A store that can take the file as it is (the local store links it) may trust `sha256`
+    instead of reading the file back; every other store reads it and checks as it streams.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, sha256: str, size: int) -> None:
+        super().__init__(io.FileIO(os.fspath(path), "rb"), buffer_size=CHUNK_SIZE)
+        self.sha256 = sha256
+        self.size = size
+
+    def hashed_as(self, *, sha256: str, size: int) -> bool:
+        """Whether the writer's digest is the one declared, for the file as it is now."""
+        return self.sha256 == sha256 and self.size == size == os.fstat(self.fileno()).st_size
 
 
 def read_up_to(source: BinaryIO, size: int) -> bytes:

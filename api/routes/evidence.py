@@ -352,8 +352,7 @@ def _require_hash_shape(sha256: str) -> None:
 async def _staging(context: AppContext, declared: list[DeclaredDigest]) -> AsyncIterator[Stager]:
     """A stager whose file is removed however the request ends (done, refused, cut off)."""
     algorithms = set(context.settings.extra_digests) | algorithms_needed(declared)
-    stager = await run_in_threadpool(
-        Stager,
+    stager = Stager(
         context.settings.resolved_staging_dir,
         algorithms=algorithms,
         max_bytes=context.settings.max_upload_bytes,
@@ -371,7 +370,8 @@ async def _staging(context: AppContext, declared: list[DeclaredDigest]) -> Async
             type_=problem_type("client-disconnected"),
         ) from exc
     finally:
-        await run_in_threadpool(stager.discard)
+        if stager.on_disk:
+            await run_in_threadpool(stager.discard)
 
 
 def _declared_digests(request: Request) -> list[DeclaredDigest]:

@@ -110,17 +110,27 @@ def families(media_type: str) -> tuple[str, ...]:
     return _REGISTRY.get(base, ("xmp",))
 
 
-def extract_metadata(path: Path, media_type: str, *, limits: Limits = DEFAULT_LIMITS) -> Metadata:
-    """Read the metadata of the file at `path`; never raises for any content."""
+def extract_metadata(
+    source: Path | BinaryIO, media_type: str, *, limits: Limits = DEFAULT_LIMITS
+) -> Metadata:
+    """Read the metadata of the file at `source` (a path, or a seekable binary stream the
+    caller closes); never raises for any content."""
     out = Collector(limits, embedded=_read_embedded)
     try:
-        with path.open("rb") as fh:
-            for family in families(media_type):
-                fh.seek(0)
-                # Each parser gets its own read budget, and its own guard.
-                out.budget = Budget(limits)
-                reader = cast(BinaryIO, BoundedReader(fh, out.budget))
-                out.guard(family, partial(_FAMILIES[family], reader, out))
+        if isinstance(source, Path):
+            with source.open("rb") as fh:
+                _run_families(fh, media_type, out, limits)
+        else:
+            _run_families(source, media_type, out, limits)
     except OSError as exc:
         out.error("open", exc)
     return out.result(media_type)
+
+
+def _run_families(fh: BinaryIO, media_type: str, out: Collector, limits: Limits) -> None:
+    for family in families(media_type):
+        fh.seek(0)
+        # Each parser gets its own read budget, and its own guard.
+        out.budget = Budget(limits)
+        reader = cast(BinaryIO, BoundedReader(fh, out.budget))
+        out.guard(family, partial(_FAMILIES[family], reader, out))

@@ -412,6 +412,25 @@ def test_a_receipt_asked_while_the_database_lags_the_checkpoint_verifies(engine:
     assert (verified.index, verified.checkpoint.size in (1, 121)) == (0, True)
 
 
+def test_one_service_serves_the_same_proofs_as_a_fresh_one_while_the_log_grows(
+    engine: Engine,
+) -> None:
+    """Subtree hashes and bundles remembered at one size must be right at every later one."""
+    store = MemoryObjectStore()
+    integrator = new_integrator(engine, store, FakeClock())
+    service = log_service(engine, store)
+    for count in BATCHES:
+        append(engine, count)
+        drain(integrator)
+        size = service.published_size()
+        fresh = log_service(engine, store)
+        for index in range(size):
+            receipt = service.receipt(index, published=size)
+            assert receipt == fresh.receipt(index), f"index {index} at size {size}"
+            assert verify_receipt(parse_receipt(receipt), VERIFIER, file_sha256=None).index == index
+        assert service.consistency(1, size) == fresh.consistency(1, size)
+
+
 # ---------------------------------------------------------------------------------------
 # The lease: one integrator at a time
 # ---------------------------------------------------------------------------------------
@@ -526,6 +545,31 @@ def test_a_holder_whose_lease_was_taken_and_released_recovers_before_publishing(
     assert pair.first.step() is True
     assert published(pair.store) == 115
     assert_log_sound(pair.engine, pair.store, [], size=115)
+
+
+def lease_expiry(engine: Engine) -> datetime | None:
+    with session_scope(engine) as session:
+        state = session.get(LogState, 1)
+        assert state is not None
+        return state.lease_expires_at
+
+
+def test_a_holder_renews_in_the_database_only_once_a_third_of_the_lease_has_passed(
+    pair: Pair,
+) -> None:
+    append(pair.engine, 10)
+    drain(pair.first)
+    renewed = lease_expiry(pair.engine)
+    pair.clock.advance(LEASE / 3 - 1)
+    assert pair.first.step() is False
+    assert lease_expiry(pair.engine) == renewed, "an idle round wrote the lease again"
+    append(pair.engine, 5)
+    assert pair.first.step() is True  # publishing renews, whatever the round skipped
+    assert lease_expiry(pair.engine) == pair.clock.now + timedelta(seconds=LEASE)
+    pair.clock.advance(LEASE / 3)
+    assert pair.first.step() is False
+    assert lease_expiry(pair.engine) == pair.clock.now + timedelta(seconds=LEASE)
+    assert_log_sound(pair.engine, pair.store, [], size=15)
 
 
 def test_the_thread_integrates_and_releases_the_lease_on_stop(engine: Engine) -> None:

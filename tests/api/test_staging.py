@@ -36,6 +36,29 @@ def test_stage_digests_and_head(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_small_upload_stays_in_memory(tmp_path: Path) -> None:
+    chunks = [os.urandom(n) for n in (10, 300, 1)]
+    data = b"".join(chunks)
+
+    async def run() -> None:
+        stager = Stager(tmp_path / "staging", algorithms={"sha512"}, max_bytes=len(data))
+        for chunk in chunks:
+            await stager.feed(chunk)
+        staged = await stager.finish()
+        assert (staged.path, staged.data, staged.size) == (None, data, len(data))
+        assert staged.digests == {
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "sha512": hashlib.sha512(data).hexdigest(),
+        }
+        with staged.open() as stream:
+            assert stream.read() == data
+        assert not stager.on_disk
+        stager.discard()
+
+    asyncio.run(run())
+    assert not (tmp_path / "staging").exists(), "nothing was written for a small upload"
+
+
 def test_over_limit_raises_and_discard_cleans(tmp_path: Path) -> None:
     async def run() -> None:
         stager = Stager(tmp_path, algorithms=set(), max_bytes=100)

@@ -60,7 +60,7 @@ def create_user(env: dict[str, str], name: str = "E2E admin", role: str = "admin
 
 @contextmanager
 def running_service(
-    env: dict[str, str], data_dir: Path, *, token: str | None = None
+    env: dict[str, str], data_dir: Path, *, token: str | None = None, workers: int = 1
 ) -> Iterator[Service]:
     """Start `custody serve` on a free loopback port; stop it by its PID afterwards."""
     token = token or create_user(env)
@@ -68,7 +68,8 @@ def running_service(
     log_path = data_dir / f"server-{port}.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [CUSTODY, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [CUSTODY, "serve", "--host", "127.0.0.1", "--port", str(port)]
+            + (["--workers", str(workers)] if workers != 1 else []),
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

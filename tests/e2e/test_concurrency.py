@@ -136,3 +136,32 @@ def assert_audit_clean(service: Service, verifier: Verifier, tmp_path: Path, siz
     assert audited.returncode == 0, audited.stdout + audited.stderr
     report = json.loads(audited.stdout)
     assert (report["ok"], report["size"], report["entries"]) == (True, size, size)
+
+
+def test_serve_with_two_workers_gives_every_upload_a_receipt(tmp_path: Path) -> None:
+    """`custody serve --workers 2` (embedded): one key, one integrator, gap-free indices."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    env = base_env(data_dir)
+    payloads = [os.urandom(512) for _ in range(40)]
+    with running_service(env, data_dir, workers=2) as service:
+        with service.client() as client:
+            case = client.post("/v1/cases", json={"title": "Workers"}).json()["id"]
+
+        def upload(data: bytes) -> dict[str, Any]:
+            with service.client() as c:
+                response = c.put(f"/v1/cases/{case}/evidence", content=data)
+                assert response.status_code == 201, response.text
+                return dict(response.json())
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            results = list(pool.map(upload, payloads))
+        with service.client() as client:
+            verifier = parse_vkey(client.get("/v1/log/vkey").text.strip())
+    # After the user's token-created and the case's case-created and member-added events.
+    indices = sorted(int(result["index"]) for result in results)
+    assert indices == list(range(indices[0], indices[0] + len(payloads)))
+    for data, result in zip(payloads, results, strict=True):
+        receipt = parse_receipt(str(result["receipt"]).encode())
+        verified = verify_receipt(receipt, verifier, file_sha256=hashlib.sha256(data).hexdigest())
+        assert verified.index == result["index"]

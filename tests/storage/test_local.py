@@ -16,6 +16,7 @@ from storage.base import (
     StorageError,
 )
 from storage.local import TMP_DIR, LocalObjectStore
+from storage.streams import HashedFile
 from tests.storage.support import MIB, broken, put_bytes, sha256_hex
 
 
@@ -163,6 +164,40 @@ def test_a_linked_file_with_the_wrong_digest_is_refused(
     assert store.stat("originals/y") is None
     assert leftovers(root) == []
     assert staged.read_bytes() == b"tampered"
+
+
+def test_a_hashed_file_is_linked_on_its_writers_digest_without_a_second_read(
+    store: LocalObjectStore, root: Path, tmp_path: Path
+) -> None:
+    staged = tmp_path / "staged.part"
+    staged.write_bytes(b"a large upload")
+    # The writer's digest is trusted as it stands: here it names other bytes of the same
+    # size, which only a read would notice. (The stager hashes what it writes, so its is true.)
+    claim = sha256_hex(b"other  bytes!!")
+    with HashedFile(staged, sha256=claim, size=14) as source:
+        store.put("originals/h", source, sha256=claim, size=14)
+
+    assert (root / "originals" / "h").stat().st_ino == staged.stat().st_ino
+    assert leftovers(root) == []
+
+
+@pytest.mark.parametrize(
+    ("claimed", "claimed_size"),
+    [(b"tampered", 8), (b"original", 9)],
+    ids=["digest-not-the-declared-one", "size-not-the-files"],
+)
+def test_a_hashed_file_whose_claim_does_not_hold_is_read_and_refused(
+    store: LocalObjectStore, root: Path, tmp_path: Path, claimed: bytes, claimed_size: int
+) -> None:
+    staged = tmp_path / "staged.part"
+    staged.write_bytes(b"tampered")
+    declared = sha256_hex(b"original")
+    source = HashedFile(staged, sha256=sha256_hex(claimed), size=claimed_size)
+    with source, pytest.raises(ObjectDigestError):
+        store.put("originals/z", source, sha256=declared, size=claimed_size)
+
+    assert store.stat("originals/z") is None
+    assert leftovers(root) == []
 
 
 def test_a_file_read_part_way_is_copied_from_its_position(

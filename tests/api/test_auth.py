@@ -1,0 +1,93 @@
+"""API tokens: lookup by hash, and the cache of tokens already found valid."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, update
+
+from api.auth import TokenCache, authenticate, create_user, hash_token
+from api.database import build_engine, migrate, session_scope
+from api.problems import Problem
+from api.tables import ApiToken
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    eng = build_engine(f"sqlite:///{tmp_path / 'auth.db'}")
+    migrate(eng)
+    yield eng
+    eng.dispose()
+
+
+def revoke(engine: Engine, token: str) -> None:
+    with session_scope(engine) as session:
+        session.execute(
+            update(ApiToken)
+            .where(ApiToken.token_sha256 == hash_token(token))  # type: ignore[arg-type]
+            .values(revoked_at=NOW)
+        )
+
+
+def test_a_valid_token_is_served_from_the_cache_until_the_ttl_ends(engine: Engine) -> None:
+    user_id, token = create_user(engine, name="a", role="field", now=NOW)
+    clock = FakeClock()
+    cache = TokenCache(5.0, clock=clock)
+    header = f"Bearer {token}"
+    assert cache.get(header, now=NOW) is None
+    principal = authenticate(engine, header, now=NOW, cache=cache)
+    assert principal.user_id == user_id
+    revoke(engine, token)
+    assert cache.get(header, now=NOW) == principal, "within the TTL the lookup is skipped"
+    clock.now += 5.0
+    assert cache.get(header, now=NOW) is None, "after the TTL the database decides again"
+    with pytest.raises(Problem) as refused:
+        authenticate(engine, header, now=NOW, cache=cache)
+    assert refused.value.status == 401
+
+
+def test_expiry_is_checked_on_every_cached_use(engine: Engine) -> None:
+    _, token = create_user(engine, name="a", role="field", now=NOW)
+    with session_scope(engine) as session:
+        session.execute(update(ApiToken).values(expires_at=NOW + timedelta(seconds=1)))
+    cache = TokenCache(60.0, clock=FakeClock())
+    header = f"Bearer {token}"
+    authenticate(engine, header, now=NOW, cache=cache)
+    assert cache.get(header, now=NOW) is not None
+    assert cache.get(header, now=NOW + timedelta(seconds=1)) is None
+
+
+def test_failures_are_not_cached_and_a_zero_ttl_caches_nothing(engine: Engine) -> None:
+    cache = TokenCache(5.0, clock=FakeClock())
+    with pytest.raises(Problem):
+        authenticate(engine, "Bearer cst_nope", now=NOW, cache=cache)
+    assert cache.get("Bearer cst_nope", now=NOW) is None
+    assert cache.get(None, now=NOW) is None
+    assert cache.get("Basic abc", now=NOW) is None
+    _, token = create_user(engine, name="a", role="field", now=NOW)
+    off = TokenCache(0)
+    authenticate(engine, f"Bearer {token}", now=NOW, cache=off)
+    assert off.get(f"Bearer {token}", now=NOW) is None
+
+
+def test_the_cache_is_bounded(engine: Engine) -> None:
+    cache = TokenCache(5.0, size=1, clock=FakeClock())
+    _, first = create_user(engine, name="a", role="field", now=NOW)
+    _, second = create_user(engine, name="b", role="field", now=NOW)
+    authenticate(engine, f"Bearer {first}", now=NOW, cache=cache)
+    authenticate(engine, f"Bearer {second}", now=NOW, cache=cache)
+    assert cache.get(f"Bearer {first}", now=NOW) is None
+    assert cache.get(f"Bearer {second}", now=NOW) is not None
