@@ -25,7 +25,7 @@ from api.keys import load_signer
 from api.logservice import LogService, SizeWatcher
 from api.logstore import LogStore
 from api.problems import install_handlers
-from api.routes import cases, copies, evidence, health
+from api.routes import admin, cases, copies, evidence, health
 from api.routes import log as log_routes
 from api.routes import tsa as tsa_routes
 from api.settings import Settings
@@ -91,7 +91,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_handlers(app)
-    for module in (health, cases, evidence, copies, log_routes, tsa_routes):
+    for module in (health, cases, evidence, copies, log_routes, tsa_routes, admin):
         app.include_router(module.router)
     app.include_router(log_routes.raw)
     app.include_router(tsa_routes.metrics)

@@ -9,11 +9,11 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import Engine
-from sqlmodel import select
+from sqlmodel import Session, col, select
 
 from api.database import read_scope, session_scope
 from api.ids import new_id
@@ -47,6 +47,29 @@ def new_token() -> tuple[str, str]:
     return token, hash_token(token)
 
 
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    token_id: str
+    token: str = field(repr=False)  # the secret: shown once, never stored or logged
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewUser:
+    user_id: str
+    pseudonym: str
+    role: str
+    issued: IssuedToken
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """A user as admins see it: never a token or its hash."""
+
+    user: User
+    tokens: list[ApiToken]
+
+
 def create_user(
     engine: Engine,
     *,
@@ -56,15 +79,14 @@ def create_user(
     cases: Sequence[str] = (),
     actor: str = OPERATOR,
     expires_at: datetime | None = None,
-) -> tuple[str, str]:
-    """Create a user with one token, a member of `cases`; return (user id, token). The token
-    is never stored; its creation and each membership are custody events."""
+) -> NewUser:
+    """Create a user with one token, a member of `cases`. The token is never stored; its
+    creation and each membership are custody events."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     if cases and role == "auditor":
         raise ValueError("auditors read the log and are members of no case")
-    token, digest = new_token()
-    user_id, pseudonym, token_id = new_id("u"), new_id("p"), new_id("t")
+    user_id, pseudonym = new_id("u"), new_id("p")
     with session_scope(engine) as session:
         session.add(User(id=user_id, name=name, role=role, created_at=now, pseudonym=pseudonym))
         session.flush()
@@ -81,19 +103,79 @@ def create_user(
                 target=pseudonym,
                 role=role,
             )
-        session.add(
-            ApiToken(
-                id=token_id,
-                user_id=user_id,
-                token_sha256=digest,
-                created_at=now,
-                expires_at=expires_at,
-            )
+        issued = _add_token(session, user_id, role, actor=actor, now=now, expires_at=expires_at)
+    return NewUser(user_id, pseudonym, role, issued)
+
+
+def issue_token(
+    engine: Engine,
+    *,
+    user_id: str,
+    now: datetime,
+    actor: str = OPERATOR,
+    expires_at: datetime | None = None,
+    label: str | None = None,
+) -> IssuedToken:
+    """A further token for an existing user (logged as `token-created`)."""
+    with session_scope(engine) as session:
+        user = session.get(User, user_id)
+        if user is None:
+            raise LookupError(f"no user {user_id!r}")
+        return _add_token(
+            session, user.id, user.role, actor=actor, now=now, expires_at=expires_at, label=label
         )
+
+
+def revoke_token(engine: Engine, token_id: str, *, now: datetime, actor: str = OPERATOR) -> None:
+    """Revoke a token for good (logged as `token-revoked` the first time)."""
+    with session_scope(engine) as session:
+        row = session.exec(select(ApiToken, User).join(User).where(ApiToken.id == token_id)).first()
+        if row is None:
+            raise LookupError(f"no token {token_id!r}")
+        api_token, user = row
+        if api_token.revoked_at is not None:
+            return
+        api_token.revoked_at = now
+        session.add(api_token)
         append_admin_event(
-            session, "token-created", actor=actor, now=now, target=token_id, role=role
+            session, "token-revoked", actor=actor, now=now, target=api_token.id, role=user.role
         )
-    return user_id, token
+
+
+def list_users(engine: Engine) -> list[UserRecord]:
+    with read_scope(engine) as session:
+        users = session.exec(select(User).order_by(col(User.created_at), col(User.id))).all()
+        tokens = session.exec(select(ApiToken).order_by(col(ApiToken.created_at))).all()
+    by_user: dict[str, list[ApiToken]] = {}
+    for api_token in tokens:
+        by_user.setdefault(api_token.user_id, []).append(api_token)
+    return [UserRecord(user, by_user.get(user.id, [])) for user in users]
+
+
+def _add_token(
+    session: Session,
+    user_id: str,
+    role: str,
+    *,
+    actor: str,
+    now: datetime,
+    expires_at: datetime | None,
+    label: str | None = None,
+) -> IssuedToken:
+    token, digest = new_token()
+    token_id = new_id("t")
+    session.add(
+        ApiToken(
+            id=token_id,
+            user_id=user_id,
+            token_sha256=digest,
+            created_at=now,
+            expires_at=expires_at,
+            label=label,
+        )
+    )
+    append_admin_event(session, "token-created", actor=actor, now=now, target=token_id, role=role)
+    return IssuedToken(token_id, token, expires_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +213,10 @@ class TokenCache:
         if valid.expires_at is not None and valid.expires_at <= now:
             return None
         return valid.principal
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
 
     def put(self, digest: str, principal: Principal, expires_at: datetime | None) -> None:
         if not self._ttl:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated
 
@@ -17,6 +17,8 @@ from api.copies import CopyService
 from api.evidence import EvidenceService
 from api.integrator import Integrator
 from api.logservice import LogService, SizeWatcher
+from api.problems import Problem
+from api.ratelimit import RateLimits, client_address, too_many_requests
 from api.settings import Settings
 from api.timestamper import Timestamper
 from api.tsa import TimestampAuthority
@@ -39,6 +41,7 @@ class AppContext:
     authority: TimestampAuthority | None  # the built-in TSA, where this server runs it
     clock: Callable[[], datetime]
     tokens: TokenCache
+    limits: RateLimits = field(default_factory=RateLimits)  # per-client windows
 
 
 def get_context(request: Request) -> AppContext:
@@ -47,14 +50,26 @@ def get_context(request: Request) -> AppContext:
 
 
 async def get_principal(request: Request) -> Principal:
+    """The request's principal, or 401; a client with too many recent failures gets 429
+    whatever it sends, so tokens cannot be guessed at speed."""
     context = get_context(request)
+    failures = context.limits.window("auth-failures", context.settings.auth_failures_per_minute)
+    client = client_address(request)
+    wait = failures.retry_after(client)
+    if wait is not None:
+        raise too_many_requests(wait)
     authorization, now = request.headers.get("authorization"), context.clock()
     cached = context.tokens.get(authorization, now=now)
     if cached is not None:
         return cached
-    return await run_in_threadpool(
-        authenticate, context.engine, authorization, now=now, cache=context.tokens
-    )
+    try:
+        return await run_in_threadpool(
+            authenticate, context.engine, authorization, now=now, cache=context.tokens
+        )
+    except Problem as exc:
+        if exc.status == 401 and authorization is not None:  # a credential that failed
+            failures.record(client)
+        raise
 
 
 async def get_optional_principal(request: Request) -> Principal | None:

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
         default=False, description="GET /v1/log/lookup/{sha256}: is this hash in the log?"
     )
     hash_lookup_per_minute: int = Field(default=30, ge=1, le=100000)
+    auth_failures_per_minute: int = Field(
+        default=10, ge=1, le=100000, description="failed authentications per client, then 429"
+    )
 
     # Trusted time: RFC 3161 timestamps over every archived checkpoint.
     tsa_urls: Annotated[list[str], NoDecode] = Field(

@@ -13,9 +13,10 @@ import typer
 import uvicorn
 import yaml
 from fastapi import FastAPI
+from sqlalchemy import Engine
 
 from api.app import create_app
-from api.auth import ROLES
+from api.auth import ROLES, issue_token, list_users, revoke_token
 from api.auth import create_user as create
 from api.database import build_engine, migrate
 from api.keys import load_signer
@@ -93,15 +94,77 @@ def create_user(
     now = datetime.now(UTC)
     expires = now + timedelta(days=expires_days) if expires_days else None
     try:
-        user_id, token = create(
-            engine, name=name, role=role, now=now, cases=case or [], expires_at=expires
-        )
+        made = create(engine, name=name, role=role, now=now, cases=case or [], expires_at=expires)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--case") from exc
     engine.dispose()
-    typer.echo(f"Created user {user_id} with role {role}.")
+    typer.echo(f"Created user {made.user_id} (pseudonym {made.pseudonym}) with role {role}.")
     typer.echo("Its API token follows. It is shown only this once; store it safely.")
-    typer.echo(token)
+    typer.echo(made.issued.token)
+
+
+def _engine() -> Engine:
+    settings = Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = build_engine(settings.resolved_database_url)
+    migrate(engine)
+    return engine
+
+
+@admin.command("create-token")
+def create_token(
+    user: Annotated[str, typer.Option(help="the user's id (see list-users)")],
+    expires_days: Annotated[
+        int | None, typer.Option(min=1, help="the token expires after this many days")
+    ] = None,
+    label: Annotated[str | None, typer.Option(help="a note on what the token is for")] = None,
+) -> None:
+    """Issue a further token for a user and print it once, alone on the last line."""
+    engine = _engine()
+    now = datetime.now(UTC)
+    expires = now + timedelta(days=expires_days) if expires_days else None
+    try:
+        issued = issue_token(engine, user_id=user, now=now, expires_at=expires, label=label)
+    except LookupError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--user") from exc
+    finally:
+        engine.dispose()
+    typer.echo(f"Created token {issued.token_id} for user {user}.")
+    typer.echo("It follows. It is shown only this once; store it safely.")
+    typer.echo(issued.token)
+
+
+@admin.command("revoke-token")
+def revoke_token_command(
+    token_id: Annotated[str, typer.Argument(help="the token's id (see list-users)")],
+) -> None:
+    """Revoke a token: it is refused from then on."""
+    engine = _engine()
+    try:
+        revoke_token(engine, token_id, now=datetime.now(UTC))
+    except LookupError as exc:
+        raise typer.BadParameter(str(exc), param_hint="TOKEN_ID") from exc
+    finally:
+        engine.dispose()
+    typer.echo(f"Revoked token {token_id}.")
+
+
+@admin.command("list-users")
+def list_users_command() -> None:
+    """Every user with their tokens' ids and dates (never a token)."""
+    engine = _engine()
+    records = list_users(engine)
+    engine.dispose()
+    for record in records:
+        user = record.user
+        typer.echo(f"{user.id}\t{user.role}\t{user.pseudonym}\t{user.name}")
+        for token in record.tokens:
+            state = "revoked " + token.revoked_at.isoformat() if token.revoked_at else "active"
+            expires = token.expires_at.isoformat() if token.expires_at else "never"
+            typer.echo(
+                f"  token {token.id}\tcreated {token.created_at.isoformat()}"
+                f"\texpires {expires}\t{state}"
+            )
 
 
 @app.command()

@@ -10,11 +10,12 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.access import MAX_PURPOSE
+from api.access import FIELD, MAX_PURPOSE
 from api.auth import Principal
 from api.context import AppContext, Context, CurrentPrincipal
 from api.downloads import is_sha256, stream_object
 from api.problems import V1_RESPONSES, not_found, problem_doc
+from api.tables import SharingCopy
 from custody.events import Subject
 
 router = APIRouter(tags=["copies"], responses=V1_RESPONSES)
@@ -94,8 +95,17 @@ def _copy_case(context: AppContext, principal: Principal, sha256: str, asked: st
 @router.get("/v1/copies/{sha256}", summary="A sharing copy's record")
 async def read_copy(sha256: str, context: Context, principal: CurrentPrincipal) -> dict[str, Any]:
     _require_hash(sha256)
-    await run_in_threadpool(context.access.copy_case, principal, sha256)
+    await run_in_threadpool(_visible_copy, context, principal, sha256)
     return await run_in_threadpool(context.copies.describe, sha256)
+
+
+def _visible_copy(
+    context: AppContext, principal: Principal, sha256: str
+) -> tuple[str, SharingCopy]:
+    case_id, copy = context.access.copy_case(principal, sha256)
+    if principal.role == FIELD:  # a copy names its original: field accounts see their own only
+        context.access.view(principal, copy.original_sha256)
+    return case_id, copy
 
 
 @router.get(
@@ -118,7 +128,7 @@ async def read_copy_content(
 def _copy_content(
     context: AppContext, principal: Principal, sha256: str, purpose: str | None
 ) -> tuple[str, int]:
-    case_id, copy = context.access.copy_case(principal, sha256)
+    case_id, copy = _visible_copy(context, principal, sha256)
     context.access.require_reader(principal, "sharing copies")
     if context.store.stat(copy.storage_key) is None:
         raise not_found("copy content")

@@ -6,13 +6,18 @@ import base64
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel
+from sqlmodel import col, func, select
 from starlette.concurrency import run_in_threadpool
 
 from api.access import ADMIN, AUDITOR, require_role
 from api.auth import Principal, unauthorized
 from api.context import AppContext, Context, OptionalPrincipal
-from api.problems import V1_RESPONSES, not_found
+from api.database import read_scope
+from api.downloads import is_sha256
+from api.problems import V1_RESPONSES, not_found, problem_doc
+from api.ratelimit import client_address, too_many_requests
 from api.receipts import TimestampOut, build_receipt, timestamps_out
+from api.tables import LogEvent
 from api.tsa import REPLY_TYPE
 from custody.errors import TileError
 from custody.note import format_vkey
@@ -149,6 +154,42 @@ async def get_consistency(
 ) -> ConsistencyProof:
     proof = await run_in_threadpool(context.log.consistency, old, new)
     return ConsistencyProof(old=old, new=new, proof=_b64(proof))
+
+
+class LookupOut(BaseModel):
+    in_log: bool
+    index: int | None  # the first entry naming these bytes (as an original or a copy)
+
+
+@router.get(
+    "/v1/log/lookup/{sha256}",
+    summary="Is this hash in the log? (for courts; off unless CUSTODY_HASH_LOOKUP_ENABLED)",
+    responses={429: problem_doc("Too many lookups from your address; see Retry-After")},
+)
+async def lookup(sha256: str, request: Request, context: Context) -> LookupOut:
+    if not context.settings.hash_lookup_enabled:
+        raise not_found("lookup service")
+    # A hash is sensitive (it says we hold those bytes): answering costs the asker time.
+    window = context.limits.window("hash-lookup", context.settings.hash_lookup_per_minute)
+    wait = window.acquire(client_address(request))
+    if wait is not None:
+        raise too_many_requests(wait)
+    digest = sha256.lower()
+    if not is_sha256(digest):
+        return LookupOut(in_log=False, index=None)
+    index = await run_in_threadpool(_first_index, context, digest)
+    return LookupOut(in_log=index is not None, index=index)
+
+
+def _first_index(context: AppContext, sha256: str) -> int | None:
+    with read_scope(context.engine) as session:
+        first = session.exec(
+            select(func.min(col(LogEvent.index))).where(
+                LogEvent.subject_sha256 == sha256,
+                col(LogEvent.type).in_(("ingested", "derived")),
+            )
+        ).one()
+    return None if first is None else int(first)
 
 
 @raw.get(
