@@ -41,11 +41,11 @@ class Settings(BaseSettings):
     extra_digests: Annotated[list[str], NoDecode] = Field(default_factory=list)
     staging_dir: Path | None = None
     auth_cache_seconds: float = Field(
-        default=5.0,
+        default=0.0,
         ge=0,
         le=300,
-        description="trust a checked token this long without a database lookup (0: never); "
-        "a token revoked in the database stops working within this time",
+        description="trust a checked token this long without a database lookup (0: never, "
+        "the default); a token revoked by another process keeps working up to this long",
     )
 
     # The custody log (C2SP tlog-tiles under log_prefix in the object store).
