@@ -43,7 +43,8 @@ def revoke(engine: Engine, token: str) -> None:
 
 
 def test_a_valid_token_is_served_from_the_cache_until_the_ttl_ends(engine: Engine) -> None:
-    user_id, token = create_user(engine, name="a", role="field", now=NOW)
+    user = create_user(engine, name="a", role="field", now=NOW)
+    user_id, token = user.user_id, user.issued.token
     clock = FakeClock()
     cache = TokenCache(5.0, clock=clock)
     header = f"Bearer {token}"
@@ -60,7 +61,7 @@ def test_a_valid_token_is_served_from_the_cache_until_the_ttl_ends(engine: Engin
 
 
 def test_expiry_is_checked_on_every_cached_use(engine: Engine) -> None:
-    _, token = create_user(engine, name="a", role="field", now=NOW)
+    token = create_user(engine, name="a", role="field", now=NOW).issued.token
     with session_scope(engine) as session:
         session.execute(update(ApiToken).values(expires_at=NOW + timedelta(seconds=1)))
     cache = TokenCache(60.0, clock=FakeClock())
@@ -77,7 +78,7 @@ def test_failures_are_not_cached_and_a_zero_ttl_caches_nothing(engine: Engine) -
     assert cache.get("Bearer cst_nope", now=NOW) is None
     assert cache.get(None, now=NOW) is None
     assert cache.get("Basic abc", now=NOW) is None
-    _, token = create_user(engine, name="a", role="field", now=NOW)
+    token = create_user(engine, name="a", role="field", now=NOW).issued.token
     off = TokenCache(0)
     authenticate(engine, f"Bearer {token}", now=NOW, cache=off)
     assert off.get(f"Bearer {token}", now=NOW) is None
@@ -85,8 +86,8 @@ def test_failures_are_not_cached_and_a_zero_ttl_caches_nothing(engine: Engine) -
 
 def test_the_cache_is_bounded(engine: Engine) -> None:
     cache = TokenCache(5.0, size=1, clock=FakeClock())
-    _, first = create_user(engine, name="a", role="field", now=NOW)
-    _, second = create_user(engine, name="b", role="field", now=NOW)
+    first = create_user(engine, name="a", role="field", now=NOW).issued.token
+    second = create_user(engine, name="b", role="field", now=NOW).issued.token
     authenticate(engine, f"Bearer {first}", now=NOW, cache=cache)
     authenticate(engine, f"Bearer {second}", now=NOW, cache=cache)
     assert cache.get(f"Bearer {first}", now=NOW) is None
