@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.servers import Service
+from tests.e2e.servers import Service, running_service
 
 JPEG = (
     b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
@@ -60,7 +60,17 @@ AUTHORIZATIONS = [
 ]
 
 
-def test_v1_needs_a_valid_token(service: Service) -> None:
+def test_v1_needs_a_valid_token(deployment: dict[str, str]) -> None:
+    # Twelve failed attempts from one address: more than the default rate limit allows
+    # (tests/e2e/test_access_matrix.py checks the 429), so this server allows more.
+    env = {**deployment, "CUSTODY_AUTH_FAILURES_PER_MINUTE": "100"}
+    data_dir = Path(env["CUSTODY_DATA_DIR"])
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with running_service(env, data_dir) as service:
+        _expect_401_for_every_bad_authorization(service)
+
+
+def _expect_401_for_every_bad_authorization(service: Service) -> None:
     for authorization in AUTHORIZATIONS:
         headers = {"Authorization": authorization} if authorization else {}
         for method, path in [
