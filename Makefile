@@ -43,7 +43,7 @@ test-tools:
 	fi
 
 test: $(VENV)/.dev lint test-tools
-	$(BIN)/python -m tests.servers -- $(BIN)/pytest --cov --cov-report=term tests
+	$(BIN)/python -m tests.servers -- $(BIN)/pytest --cov --cov-report=term --durations=25 tests
 
 openapi: $(VENV)/.dev
 	$(BIN)/custody openapi > openapi.yaml

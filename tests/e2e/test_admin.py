@@ -4,13 +4,27 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.e2e.servers import Service, custody_cli
+from tests.e2e.conftest import base_env
+from tests.e2e.servers import Service, custody_cli, running_service
 from tests.e2e.test_ingest import assert_problem, new_case
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[Service]:
+    """The embedded deployment only: users and tokens are the same rows on PostgreSQL, which
+    the other end-to-end tests cover, and every service start here costs seconds."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    with running_service(base_env(data_dir), data_dir) as svc:
+        yield svc
 
 
 def bearer(token: str) -> dict[str, str]:
