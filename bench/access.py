@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
 
+from bench.load import run_clients
 from tests.e2e.servers import create_case, create_user, running_service
 
 TILE = "/log/tile/0/000"  # 256 hashes of 32 bytes (tlog-tiles), immutable once written
@@ -74,14 +75,7 @@ class Downloads:
             self.errors += errors
 
     def run(self, clients: int, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        threads = [threading.Thread(target=self.client, args=(deadline,)) for _ in range(clients)]
-        start = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        self.elapsed += time.perf_counter() - start
+        self.elapsed += run_clients(self.client, clients, seconds)
 
     @property
     def rate(self) -> float:

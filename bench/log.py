@@ -37,6 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from api.settings import Settings
+from bench.load import run_clients
 from cli.sources import StoreSource
 from custody.audit import audit_log
 from custody.checkpoint import Checkpoint, sign_checkpoint
@@ -97,14 +98,7 @@ class Load:
         conn.close()
 
     def run(self, clients: int, seconds: float) -> float:
-        deadline = time.monotonic() + seconds
-        threads = [threading.Thread(target=self.client, args=(deadline,)) for _ in range(clients)]
-        start = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        return len(self.latencies) / (time.perf_counter() - start)
+        return len(self.latencies) / run_clients(self.client, clients, seconds)
 
 
 def measure(

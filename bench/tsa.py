@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from api.tsa import QUERY_TYPE
+from bench.load import run_clients
 from bench.log import Load, p99
 from custody.checkpoint import Checkpoint, format_checkpoint
 from custody.tsp import make_request, new_nonce, parse_response
@@ -72,14 +73,7 @@ class TokenLoad:
         conn.close()
 
     def run(self, clients: int, seconds: float) -> float:
-        deadline = time.monotonic() + seconds
-        threads = [threading.Thread(target=self.client, args=(deadline,)) for _ in range(clients)]
-        start = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        return self.granted / (time.perf_counter() - start)
+        return self.granted / run_clients(self.client, clients, seconds)
 
 
 @dataclass(frozen=True)
