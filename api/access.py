@@ -22,7 +22,7 @@ from api.evidence import View
 from api.ids import new_id
 from api.problems import Problem, not_found, problem_type
 from api.sequencer import append_event
-from api.tables import AccessPurpose, Case, CaseMember, Ingest, LogEvent, SharingCopy, User
+from api.tables import AccessPurpose, Case, CaseMember, Ingest, LogEvent, SharingCopy
 from custody.events import Access, Subject, accessed
 
 ADMIN, LAWYER, FIELD, AUDITOR = "admin", "lawyer", "field", "auditor"
@@ -176,8 +176,3 @@ class AccessService:
                 )
             ).all()
         return dict(rows)
-
-    def pseudonyms(self, session: Session, user_ids: Iterable[str]) -> dict[str, str]:
-        ids = list(user_ids)
-        rows = session.exec(select(User.id, User.pseudonym).where(col(User.id).in_(ids))).all()
-        return {user_id: pseudonym or user_id for user_id, pseudonym in rows}

@@ -79,23 +79,8 @@ class EvidenceService:
         self._store = store
         self._retention = retention
         self._appender = appender
-        # Cases are never deleted, so one seen is known for good; `record` still checks in
-        # its transaction. Sealed sidecars are create-only and locked: known for good too.
-        self._known_cases = KnownNames()
+        # Sealed sidecars are create-only and locked: one seen is known for good.
         self._sealed_sidecars = KnownNames()
-
-    def knows_case(self, case_id: str) -> bool:
-        """True if `case_id` was seen to exist (then `require_case` needs no lookup)."""
-        return case_id in self._known_cases
-
-    def require_case(self, case_id: str) -> None:
-        if case_id in self._known_cases:
-            return
-        with read_scope(self._engine) as session:
-            case = session.get(Case, case_id)
-        if case is None:
-            raise not_found("case")
-        self._known_cases.add(case_id)
 
     def ingest(self, staged: StagedFile, request: IngestRequest, *, now: datetime) -> IngestResult:
         """Seal `staged` under its content address, then index it and append its event.
@@ -233,13 +218,6 @@ class EvidenceService:
             ).all()
         return [e for e in events if view.pseudonym is None or e.actor == view.pseudonym]
 
-    def subject(self, sha256: str) -> Subject:
-        with read_scope(self._engine) as session:
-            evidence = session.get(Evidence, sha256)
-        if evidence is None:
-            raise not_found("evidence")
-        return Subject(evidence.sha256, evidence.size, evidence.media_type)
-
     def metadata(self, sha256: str) -> dict[str, Any]:
         """The sealed metadata sidecar of an original, as stored."""
         with read_scope(self._engine) as session:
@@ -251,12 +229,13 @@ class EvidenceService:
             **read_sidecar(self._store, evidence.metadata_sha256),
         }
 
-    def storage_key(self, sha256: str) -> tuple[str, int]:
+    def original(self, sha256: str) -> tuple[str, Subject]:
+        """An original's storage key, and the subject an event about it names; 404 if none."""
         with read_scope(self._engine) as session:
             evidence = session.get(Evidence, sha256)
         if evidence is None:
             raise not_found("evidence")
-        return evidence.storage_key, evidence.size
+        return evidence.storage_key, Subject(evidence.sha256, evidence.size, evidence.media_type)
 
 
 def _insert_evidence(session: Session, row: dict[str, Any]) -> None:

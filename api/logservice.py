@@ -47,10 +47,6 @@ class Timestamps:
     stored: tuple[StoredToken, ...]
     pending: tuple[str, ...]
 
-    @property
-    def earliest(self) -> datetime | None:
-        return min((token.gen_time for token in self.stored), default=None)
-
 
 class LogService:
     def __init__(self, *, engine: Engine, log_store: LogStore, verifier: Verifier) -> None:

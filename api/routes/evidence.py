@@ -31,7 +31,7 @@ from custody.digests import (
     check_declared,
     parse_digest_field,
 )
-from custody.events import decode_entry
+from custody.events import Subject, decode_entry
 from custody.filenames import sanitize_filename
 
 router = APIRouter(tags=["evidence"], responses=V1_RESPONSES)
@@ -292,7 +292,8 @@ def _metadata(
 ) -> dict[str, Any]:
     view = context.access.view(principal, sha256)  # a field account: its own uploads only
     sidecar = context.evidence.metadata(sha256)
-    _log_read(context, principal, view, sha256, "metadata", purpose)
+    _, subject = context.evidence.original(sha256)
+    _log_read(context, principal, view, subject, "metadata", purpose)
     return sidecar
 
 
@@ -315,27 +316,26 @@ def _content(
 ) -> tuple[str, int]:
     view = context.access.view(principal, sha256)
     context.access.require_reader(principal, "originals")
-    key, size = context.evidence.storage_key(sha256)
+    key, subject = context.evidence.original(sha256)
     if context.store.stat(key) is None:  # nothing to send: no read to log
         raise not_found("evidence content")
-    _log_read(context, principal, view, sha256, "original", purpose)
-    return key, size
+    _log_read(context, principal, view, subject, "original", purpose)
+    return key, subject.size
 
 
 def _log_read(
     context: AppContext,
     principal: Principal,
     view: View,
-    sha256: str,
+    subject: Subject,
     kind: str,
     purpose: str | None,
 ) -> None:
     """The `accessed` event, appended (and committed) before any byte is sent."""
-    case_id = min(view.cases)
     context.access.record_access(
         principal,
-        case_id=case_id,
-        subject=context.evidence.subject(sha256),
+        case_id=min(view.cases),
+        subject=subject,
         kind=kind,
         purpose=purpose,
         now=context.clock(),
