@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import Engine, func, update
 from sqlmodel import Session, col, select
 
@@ -28,7 +27,14 @@ from api.logstore import LogStore, checkpoint_key
 from api.tables import CheckpointTimestamp
 from api.tsa import TsaClient, TsaUnavailableError
 from custody.errors import TimestampError
-from custody.tsp import VerifiedToken, make_request, new_nonce, parse_response, verify_reply
+from custody.tsp import (
+    VerifiedToken,
+    certificates_pem,
+    make_request,
+    new_nonce,
+    parse_response,
+    verify_reply,
+)
 from custody.tsp import verify_token as verify_tsp_token
 from storage import ObjectExistsError
 
@@ -76,10 +82,6 @@ class Backlog:
     pending: int
     oldest_size: int | None
     last_error: str | None
-
-
-def chain_pem(certificates: Sequence[x509.Certificate]) -> str:
-    return "".join(cert.public_bytes(Encoding.PEM).decode("ascii") for cert in certificates)
 
 
 class Timestamper:
@@ -281,7 +283,7 @@ class Timestamper:
                     status=STORED,
                     attempts=col(CheckpointTimestamp.attempts) + 1,
                     gen_time=token.gen_time,
-                    chain_pem=chain_pem(token.chain),
+                    chain_pem=certificates_pem(token.chain),
                     last_error=None,
                     updated_at=self._clock(),
                 )

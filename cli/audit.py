@@ -13,6 +13,7 @@ from typing import Any
 import typer
 from cryptography import x509
 
+from api.tsa import TsaConfigError, load_anchors
 from cli.sources import open_source
 from custody.audit import AuditReport, SeenCheckpoint, TimestampPolicy, audit_log, iter_failures
 from custody.errors import CustodyError, ReceiptError
@@ -140,15 +141,10 @@ def _save_state(path: Path, seen: SeenCheckpoint) -> None:
 
 
 def load_tsa_anchors(paths: list[Path]) -> list[x509.Certificate]:
-    anchors: list[x509.Certificate] = []
-    for path in paths:
-        try:
-            anchors.extend(x509.load_pem_x509_certificates(path.read_bytes()))
-        except (OSError, ValueError) as exc:
-            raise typer.BadParameter(
-                f"{path} holds no PEM certificate: {exc}", param_hint="--tsa-ca"
-            ) from exc
-    return anchors
+    try:
+        return load_anchors(paths)
+    except TsaConfigError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--tsa-ca") from exc
 
 
 def run_verify_receipt(

@@ -14,7 +14,13 @@ The modules: `protocol` (requests and responses), `identity` (the TSA's key and 
 """
 
 from custody.tsp.certificates import ID_KP_TIME_STAMPING
-from custody.tsp.identity import TsaIdentity, dump_tsa_key, generate_tsa, load_tsa
+from custody.tsp.identity import (
+    TsaIdentity,
+    certificates_pem,
+    dump_tsa_key,
+    generate_tsa,
+    load_tsa,
+)
 from custody.tsp.issuance import issue_response, rejection_response
 from custody.tsp.protocol import (
     DEFAULT_POLICY,
@@ -36,6 +42,7 @@ __all__ = [
     "TimestampRequest",
     "TsaIdentity",
     "VerifiedToken",
+    "certificates_pem",
     "dump_tsa_key",
     "generate_tsa",
     "issue_response",

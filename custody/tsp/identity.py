@@ -84,8 +84,13 @@ class TsaIdentity:
 
     def chain_pem(self) -> str:
         """The TSA certificate, then its issuers, in PEM."""
-        pems = (c.public_bytes(serialization.Encoding.PEM) for c in (self.certificate, *self.chain))
-        return b"".join(pems).decode("ascii")
+        return certificates_pem((self.certificate, *self.chain))
+
+
+def certificates_pem(certificates: Sequence[x509.Certificate]) -> str:
+    """Certificates as one PEM text, in the order given."""
+    pems = (c.public_bytes(serialization.Encoding.PEM) for c in certificates)
+    return b"".join(pems).decode("ascii")
 
 
 def generate_tsa(
