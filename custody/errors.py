@@ -118,3 +118,7 @@ class TimestampRequestError(CustodyError):
         super().__init__(reason)
         self.failure_info = failure_info
         self.reason = reason
+
+
+class BundleError(CustodyError):
+    """An exhibit bundle that cannot be made or read (not a bag, a malformed record)."""

@@ -41,7 +41,7 @@ EVENT_TYPES = frozenset(
         "pseudonym-resolved",
     }
 )
-ACCESS_KINDS = frozenset({"original", "copy", "metadata"})
+ACCESS_KINDS = frozenset({"original", "copy", "metadata", "export"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +101,28 @@ class Access:
 
 
 @dataclass(frozen=True, slots=True)
+class Export:
+    """An item went into an exhibit bundle: which export, as which exhibit, the bag's payload
+    manifest (so the bag is bound to the log), and a commitment to the stated purpose (its
+    text, which names the recipient, stays in the database and the bag)."""
+
+    id: str
+    exhibit: int  # the item's exhibit number in the bag
+    exhibits: int  # how many exhibits the bag holds
+    manifest_sha256: str  # SHA-256 of the bag's manifest-sha256.txt
+    purpose_sha256: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "exhibit": self.exhibit,
+            "exhibits": self.exhibits,
+            "manifest_sha256": self.manifest_sha256,
+            "purpose_sha256": self.purpose_sha256,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class CustodyEvent:
     """One custody event, before the log gives it an index."""
 
@@ -115,6 +137,7 @@ class CustodyEvent:
     target: str | None = None  # the pseudonym or token id a membership/token event is about
     access: Access | None = None
     role: str | None = None  # the role a member or token was given
+    export: Export | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -138,6 +161,8 @@ class CustodyEvent:
             out["access"] = self.access.to_json()
         if self.role is not None:
             out["role"] = self.role
+        if self.export is not None:
+            out["export"] = self.export.to_json()
         return out
 
 
@@ -271,13 +296,9 @@ def _validate(event: CustodyEvent) -> None:
     if event.role is not None and not _TOKEN.fullmatch(event.role):
         raise EventError(f"role {event.role!r} is not a token")
     if event.access is not None:
-        if event.access.kind not in ACCESS_KINDS:
-            raise EventError(
-                f"access kind {event.access.kind!r} is not one of {sorted(ACCESS_KINDS)}"
-            )
-        purpose = event.access.purpose_sha256
-        if purpose is not None and not _SHA256.fullmatch(purpose):
-            raise EventError("purpose sha256 must be 64 lowercase hex digits")
+        _validate_access(event.access)
+    if event.export is not None:
+        _validate_export(event.export)
     if event.sidecar is not None and not _SHA256.fullmatch(event.sidecar):
         raise EventError("metadata sidecar sha256 must be 64 lowercase hex digits")
     if event.derivation is not None:
@@ -296,6 +317,16 @@ def _validate_subject(subject: Subject) -> None:
     for algorithm, value in subject.digests.items():
         if not _ID.fullmatch(algorithm) or not _HEX.fullmatch(value):
             raise EventError(f"digest {algorithm!r} must be lowercase hex")
+
+
+def _validate_export(export: Export) -> None:
+    if not _ID.fullmatch(export.id):
+        raise EventError(f"export id {export.id!r} is not an opaque id")
+    if not 1 <= export.exhibit <= export.exhibits:
+        raise EventError(f"exhibit {export.exhibit} is not in [1, {export.exhibits}]")
+    for value in (export.manifest_sha256, export.purpose_sha256):
+        if not _SHA256.fullmatch(value):
+            raise EventError("export hashes must be 64 lowercase hex digits")
 
 
 def _validate_access(access: Access) -> None:
@@ -387,3 +418,18 @@ _ADMINISTRATIVE = frozenset(
         "pseudonym-resolved",
     }
 )
+
+
+def exported(
+    *,
+    event_id: str,
+    time: datetime,
+    actor: str,
+    case: str,
+    subject: Subject,
+    export: Export,
+) -> CustodyEvent:
+    """These bytes went into an exhibit bundle (one event per exhibit)."""
+    return CustodyEvent(
+        "exported", event_id, time, actor, case=case, subject=subject, export=export
+    )
