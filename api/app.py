@@ -16,16 +16,18 @@ from starlette.concurrency import run_in_threadpool
 from api.access import AccessService
 from api.appender import Appender
 from api.auth import TokenCache
+from api.bundler import Bundler, BundlerConfig
 from api.context import AppContext
 from api.copies import CopyService
 from api.database import build_engine, migrate
 from api.evidence import EvidenceService
+from api.exports import ExportService
 from api.integrator import Integrator, IntegratorConfig
-from api.keys import load_signer
+from api.keys import load_organisation_key, load_signer
 from api.logservice import LogService, SizeWatcher
 from api.logstore import LogStore
 from api.problems import install_handlers
-from api.routes import admin, cases, copies, evidence, health
+from api.routes import admin, cases, copies, evidence, exports, health
 from api.routes import log as log_routes
 from api.routes import tsa as tsa_routes
 from api.settings import Settings
@@ -77,6 +79,7 @@ def create_app(
         if settings.integrator_enabled:
             await run_in_threadpool(context.timestamper.stop)
             await run_in_threadpool(context.integrator.stop)
+        await run_in_threadpool(context.exports.close)
         await run_in_threadpool(context.evidence.close)
         for task in (watching, stamps):
             task.cancel()
@@ -91,7 +94,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_handlers(app)
-    for module in (health, cases, evidence, copies, log_routes, tsa_routes, admin):
+    for module in (health, cases, evidence, copies, exports, log_routes, tsa_routes, admin):
         app.include_router(module.router)
     app.include_router(log_routes.raw)
     app.include_router(tsa_routes.metrics)
@@ -177,10 +180,30 @@ def compose(
         timestamp_targets=[(target.name, target.slot) for target in targets],
     )
     appender = Appender(engine, on_commit=integrator.notify)
+    access = AccessService(engine=engine, appender=appender)
+    exports = ExportService(engine=engine, access=access, stale_after=settings.export_stale_seconds)
+    bundler = Bundler(
+        engine=engine,
+        store=store,
+        log=log_service,
+        appender=appender,
+        exports=exports,
+        key=load_organisation_key(settings),
+        clock=clock,
+        config=BundlerConfig(
+            organisation=settings.resolved_organisation,
+            log_origin=settings.resolved_log_origin,
+            log_wait=settings.export_log_wait_seconds,
+            timestamp_wait=settings.export_timestamp_wait_seconds,
+            retention=retention,
+            staging=settings.resolved_staging_dir,
+            font_dir=settings.certificate_font_dir,
+        ),
+    )
     return AppContext(
         settings=settings,
         engine=engine,
-        access=AccessService(engine=engine, appender=appender),
+        access=access,
         store=store,
         evidence=EvidenceService(
             engine=engine, store=store, retention=retention, appender=appender
@@ -200,4 +223,6 @@ def compose(
         authority=authority,
         clock=clock,
         tokens=TokenCache(settings.auth_cache_seconds),
+        exports=exports,
+        bundler=bundler,
     )

@@ -13,8 +13,10 @@ from starlette.concurrency import run_in_threadpool
 
 from api.access import AccessService
 from api.auth import Principal, TokenCache, authenticate
+from api.bundler import Bundler
 from api.copies import CopyService
 from api.evidence import EvidenceService
+from api.exports import ExportService
 from api.integrator import Integrator
 from api.logservice import LogService, SizeWatcher
 from api.problems import Problem
@@ -41,6 +43,8 @@ class AppContext:
     authority: TimestampAuthority | None  # the built-in TSA, where this server runs it
     clock: Callable[[], datetime]
     tokens: TokenCache
+    exports: ExportService
+    bundler: Bundler
     limits: RateLimits = field(default_factory=RateLimits)  # per-client windows
 
 

@@ -39,6 +39,7 @@ class StoredToken:
     chain_pem: str
     gen_time: datetime
     key: str  # the stored TimeStampResp, relative to the log prefix
+    slot: int  # the TSA's position in the configuration
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +160,9 @@ class LogService:
             reply = parse_response(self.log_store.read(key))
             if reply.token is None:  # verified before it was stored: a tampered store
                 raise Problem(500, "Stored timestamp unreadable", f"{key} holds no token")
-            stored.append(StoredToken(row.tsa, reply.token, row.chain_pem or "", row.gen_time, key))
+            stored.append(
+                StoredToken(row.tsa, reply.token, row.chain_pem or "", row.gen_time, key, row.slot)
+            )
         return Timestamps(size, tuple(stored), tuple(pending))
 
     def trusted_times(self, indices: Iterable[int]) -> dict[int, datetime | None]:

@@ -98,6 +98,28 @@ class Settings(BaseSettings):
     )
     tsa_server_enabled: bool = Field(default=True, description="serve POST /tsa")
 
+    # Exhibit bundles (BagIt) for courts.
+    organisation: str | None = Field(
+        default=None, description="who signs exhibit bundles; default from the log origin"
+    )
+    organisation_key_file: Path | None = Field(
+        default=None,
+        description="PEM Ed25519 key that signs bundles' tag manifests; default data_dir/keys",
+    )
+    export_max_items: int = Field(default=10_000, ge=1, le=1_000_000)
+    export_log_wait_seconds: float = Field(
+        default=60.0, gt=0, le=3600, description="wait for a checkpoint over the export's entries"
+    )
+    export_timestamp_wait_seconds: float = Field(
+        default=10.0, ge=0, le=3600, description="wait for RFC 3161 tokens over that checkpoint"
+    )
+    export_stale_seconds: float = Field(
+        default=300.0, gt=0, description="a building export silent this long was interrupted"
+    )
+    certificate_font_dir: Path | None = Field(
+        default=None, description="DejaVu TTFs for the certificate PDF; default the system's"
+    )
+
     @field_validator("extra_digests", mode="before")
     @classmethod
     def _split_digests(cls, value: object) -> object:
@@ -115,6 +137,14 @@ class Settings(BaseSettings):
     @property
     def resolved_tsa_key_file(self) -> Path:
         return self.tsa_key_file or self.data_dir / "keys" / "tsa.pem"
+
+    @property
+    def resolved_organisation(self) -> str:
+        return self.organisation or self.resolved_log_origin
+
+    @property
+    def resolved_organisation_key_file(self) -> Path:
+        return self.organisation_key_file or self.data_dir / "keys" / "organisation.pem"
 
     @property
     def resolved_tsa_name(self) -> str:

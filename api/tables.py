@@ -213,3 +213,25 @@ class AccessPurpose(SQLModel, table=True):
 
     event_id: str = Field(primary_key=True, max_length=64)
     purpose: str = Field(max_length=1000)
+
+
+class ExportJob(SQLModel, table=True):
+    """An exhibit bundle: requested, being built, ready (sealed in the store) or failed."""
+
+    __tablename__ = "exports"
+
+    id: str = Field(primary_key=True, max_length=64)
+    case_id: str = Field(foreign_key="cases.id", index=True, max_length=64)
+    created_by: str = Field(foreign_key="users.id", max_length=64)
+    actor: str = Field(max_length=64)  # the creator's pseudonym, as the log names them
+    purpose: str = Field(max_length=1000)
+    items_json: str = Field(description="the requested SHA-256s, in exhibit order")
+    status: str = Field(max_length=16, index=True)  # building, ready or failed
+    error: str | None = Field(default=None, max_length=2000)
+    created_at: datetime = Field(sa_column=_utc())
+    updated_at: datetime = Field(sa_column=_utc())  # a building export's heartbeat
+    manifest_sha256: str | None = Field(default=None, max_length=64)
+    checkpoint_size: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    bag_sha256: str | None = Field(default=None, max_length=64)
+    bag_size: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    storage_key: str | None = Field(default=None, max_length=1024)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import mimetypes
 import re
 from collections.abc import Callable, Iterator
 
@@ -228,3 +229,12 @@ def _text_or_binary(head: bytes) -> str:
     if stripped.startswith(("<!doctype html", "<html")):
         return "text/html"
     return "text/plain"
+
+
+_BUILTIN_TYPES = mimetypes.MimeTypes()  # Python's own table, whatever /etc/mime.types says
+
+
+def extension_for(media_type: str) -> str:
+    """A file extension for `media_type` (".bin" if none is known), for files with no name."""
+    base = media_type.split(";", maxsplit=1)[0].strip()
+    return _BUILTIN_TYPES.guess_extension(base) or ".bin"

@@ -51,6 +51,10 @@ RULES: dict[tuple[str, str], tuple[int, ...]] = {
     ("POST", "/v1/evidence/{sha256}/copies"):         (201, 201, 403, 404, 404, 404, 401, 401, 401),
     ("GET", "/v1/copies/{sha256}"):                   (200, 200, 200, 404, 404, 404, 401, 401, 401),
     ("GET", "/v1/copies/{sha256}/content"):           (200, 200, 403, 404, 404, 404, 401, 401, 401),
+    ("POST", "/v1/cases/{case_id}/exports"):          (202, 202, 403, 403, 404, 404, 401, 401, 401),
+    ("GET", "/v1/cases/{case_id}/exports"):           (200, 200, 403, 403, 404, 404, 401, 401, 401),
+    ("GET", "/v1/exports/{export_id}/status"):        (200, 200, 403, 403, 404, 404, 401, 401, 401),
+    ("GET", "/v1/exports/{export_id}"):               (200, 200, 403, 403, 404, 404, 401, 401, 401),
     ("GET", "/v1/log/checkpoint"):                    PUBLIC,
     ("GET", "/v1/log/checkpoints/{size}"):            PUBLIC,
     ("GET", "/v1/log/checkpoints"):                   PUBLIC,
@@ -151,6 +155,14 @@ def build_world(service: Service) -> World:
     ingested = _ok(upload)
     sha = ingested["sha256"]
     copy = _ok(admin.post(f"/v1/evidence/{sha}/copies", json={"profile": "share"}))
+    export = _ok(
+        admin.post(
+            f"/v1/cases/{case}/exports",
+            json={"items": [sha, copy["sha256"]], "purpose": "Matrix submission"},
+        ),
+        202,
+    )
+    _wait_for_export(admin, export["id"])
     size = _wait_for_size(admin, copy["index"] + 1)
     admin.close()
 
@@ -173,6 +185,7 @@ def build_world(service: Service) -> World:
         "path": f"tile/0/000.p/{size}",
         "token_id": throwaway["token_id"],
         "pseudonym": made["owner"]["pseudonym"],
+        "export_id": export["id"],
     }
     query = make_request(b"matrix", nonce=int.from_bytes(os.urandom(8), "big"))
     bodies: dict[tuple[str, str], Callable[[], dict[str, Any]]] = {
@@ -183,6 +196,9 @@ def build_world(service: Service) -> World:
             "files": {"file": ("note.bin", os.urandom(32), "application/octet-stream")}
         },
         ("POST", "/v1/evidence/{sha256}/copies"): lambda: {"json": {"profile": "share"}},
+        ("POST", "/v1/cases/{case_id}/exports"): lambda: {
+            "json": {"items": [sha], "purpose": "Matrix submission"}
+        },
         ("POST", "/tsa"): lambda: {
             "content": query,
             "headers": {"Content-Type": "application/timestamp-query"},
@@ -191,6 +207,16 @@ def build_world(service: Service) -> World:
         ("POST", "/v1/admin/users/{user_id}/tokens"): lambda: {"json": {"label": "matrix"}},
     }
     return World(tokens, params, bodies)
+
+
+def _wait_for_export(client: httpx.Client, export_id: str) -> None:
+    for _ in range(600):
+        status = _ok(client.get(f"/v1/exports/{export_id}/status"), 200)
+        if status["status"] != "building":
+            assert status["status"] == "ready", status
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"export {export_id} was never built")
 
 
 def _wait_for_size(client: httpx.Client, size: int) -> int:
