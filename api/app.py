@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from api.access import AccessService
+from api.anchors import load_anchors
 from api.appender import Appender
 from api.auth import TokenCache
 from api.bundler import Bundler, BundlerConfig
@@ -37,7 +38,6 @@ from api.tsa import (
     BUILTIN,
     BuiltinClient,
     HttpClient,
-    load_anchors,
     parse_tsa_urls,
     start_authority,
 )

@@ -29,6 +29,7 @@ from cryptography import x509
 from sqlalchemy import Engine, update
 from sqlmodel import col
 
+from api.anchors import TsaConfigError
 from api.database import session_scope
 from api.settings import Settings
 from api.tables import TsaState
@@ -50,10 +51,6 @@ REPLY_TYPE = "application/timestamp-reply"
 MAX_QUERY_BYTES = 64 * 1024  # a TimeStampReq is a few hundred bytes
 MAX_REPLY_BYTES = 1024 * 1024  # a reply carries a token and some certificates
 BUILTIN = "builtin"
-
-
-class TsaConfigError(Exception):
-    """The TSA configuration cannot be used (unreadable key, bad URL list, bad anchors)."""
 
 
 class TsaUnavailableError(Exception):
@@ -185,17 +182,6 @@ def _generate(path: Path, name: str, now: datetime) -> None:
         "independent TSA (CUSTODY_TSA_URLS).",
         path,
     )
-
-
-def load_anchors(paths: Sequence[Path]) -> list[x509.Certificate]:
-    """Root certificates from PEM files."""
-    anchors: list[x509.Certificate] = []
-    for path in paths:
-        try:
-            anchors.extend(x509.load_pem_x509_certificates(path.read_bytes()))
-        except (OSError, ValueError) as exc:
-            raise TsaConfigError(f"cannot read TSA trust anchors from {path}: {exc}") from exc
-    return anchors
 
 
 class TsaClient(Protocol):

@@ -13,25 +13,13 @@ from typing import Any
 import typer
 from cryptography import x509
 
-from api.tsa import TsaConfigError, load_anchors
+from cli.keys import load_tsa_anchors, load_vkey
 from cli.sources import open_source
 from custody.audit import AuditReport, SeenCheckpoint, TimestampPolicy, audit_log, iter_failures
 from custody.errors import CustodyError, ReceiptError
-from custody.note import Verifier, parse_vkey
+from custody.note import Verifier
 from custody.receipt import parse_receipt, verify_receipt
 from custody.tsp import verify_token
-
-
-def load_vkey(value: str) -> Verifier:
-    """A vkey given inline (name+id+key) or as a file holding one; else a usage error."""
-    path = Path(value)
-    try:
-        text = path.read_text().strip() if "+" not in value and path.is_file() else value.strip()
-        return parse_vkey(text)
-    except (CustodyError, OSError, ValueError) as exc:
-        raise typer.BadParameter(
-            f"not a verifier key (name+id+key) nor a file holding one: {exc}", param_hint="--vkey"
-        ) from exc
 
 
 def default_state_path(verifier: Verifier) -> Path:
@@ -138,13 +126,6 @@ def _save_state(path: Path, seen: SeenCheckpoint) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"size": seen.size, "root": seen.root.hex()}) + "\n")
     os.replace(tmp, path)
-
-
-def load_tsa_anchors(paths: list[Path]) -> list[x509.Certificate]:
-    try:
-        return load_anchors(paths)
-    except TsaConfigError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--tsa-ca") from exc
 
 
 def run_verify_receipt(

@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from cli.audit import load_tsa_anchors, load_vkey
+from cli.keys import load_tsa_anchors, load_vkey
 from custody.bundle.model import SHARING_COPY
 from custody.bundle.organisation import load_public_key
 from custody.bundle.verify import open_bag, verify_bundle

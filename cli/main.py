@@ -7,30 +7,20 @@ import logging
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
-import yaml
-from fastapi import FastAPI
-from sqlalchemy import Engine
 
-from api.app import create_app
-from api.auth import ROLES, issue_token, list_users, revoke_token
-from api.auth import create_user as create
-from api.database import build_engine, migrate
-from api.keys import load_signer
-from api.logstore import LogStore
-from api.rebuild import compare_index, rebuild_index
-from api.settings import Settings
-from api.stores import build_store
-from cli.audit import report_json, report_text, run_audit, run_verify_receipt
-from cli.bundle import report_json as bundle_json
-from cli.bundle import report_text as bundle_text
-from cli.bundle import run_verify_bundle
 from custody.errors import CustodyError
 from custody.note import format_signer, format_vkey, generate_signer
 from storage import StorageError
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from sqlalchemy import Engine
+
+# The service's modules (FastAPI, SQLAlchemy, boto3) load inside the commands that use them:
+# `custody verify-bundle` on a court's laptop starts in a fraction of the time.
 
 app = typer.Typer(help="Custody: evidence integrity and chain of custody.", no_args_is_help=True)
 admin = typer.Typer(help="Administer users (acts on the configured database directly).")
@@ -48,6 +38,12 @@ def serve(
     ] = 1,
 ) -> None:
     """Run the API (embedded default: SQLite + local store under CUSTODY_DATA_DIR)."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.keys import load_signer
+    from api.settings import Settings
+
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.database_url is None and settings.storage_backend == "local":
@@ -73,6 +69,9 @@ def serve(
 
 def app_from_environment() -> FastAPI:
     """The app of one `serve --workers` process, configured like its parent (CUSTODY_*)."""
+    from api.app import create_app
+    from api.settings import Settings
+
     return create_app(Settings())
 
 
@@ -88,6 +87,11 @@ def create_user(
     ] = None,
 ) -> None:
     """Create a user and print its API token once, alone on the last line."""
+    from api.auth import ROLES
+    from api.auth import create_user as create
+    from api.database import build_engine, migrate
+    from api.settings import Settings
+
     if role not in ROLES:
         raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}", param_hint="--role")
     settings = Settings()
@@ -107,6 +111,9 @@ def create_user(
 
 
 def _engine() -> Engine:
+    from api.database import build_engine, migrate
+    from api.settings import Settings
+
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = build_engine(settings.resolved_database_url)
@@ -123,6 +130,8 @@ def create_token(
     label: Annotated[str | None, typer.Option(help="a note on what the token is for")] = None,
 ) -> None:
     """Issue a further token for a user and print it once, alone on the last line."""
+    from api.auth import issue_token
+
     engine = _engine()
     now = datetime.now(UTC)
     expires = now + timedelta(days=expires_days) if expires_days else None
@@ -142,6 +151,8 @@ def revoke_token_command(
     token_id: Annotated[str, typer.Argument(help="the token's id (see list-users)")],
 ) -> None:
     """Revoke a token: it is refused from then on."""
+    from api.auth import revoke_token
+
     engine = _engine()
     try:
         revoke_token(engine, token_id, now=datetime.now(UTC))
@@ -155,6 +166,8 @@ def revoke_token_command(
 @admin.command("list-users")
 def list_users_command() -> None:
     """Every user with their tokens' ids and dates (never a token)."""
+    from api.auth import list_users
+
     engine = _engine()
     records = list_users(engine)
     engine.dispose()
@@ -195,6 +208,8 @@ def audit(
 ) -> int:
     """Verify the whole log from its stored objects alone; exit 0 all good, 1 any failure,
     2 a usage error (bad key, source or state file)."""
+    from cli.audit import report_json, report_text, run_audit
+
     report, state_path = run_audit(
         source,
         vkey=vkey,
@@ -226,6 +241,8 @@ def verify_receipt_command(
     """Check a receipt offline: the file's hash, the inclusion proof, the checkpoint signature,
     and each RFC 3161 token over the checkpoint ("token valid"), separately from whether its
     TSA's root is among the --tsa-ca anchors ("TSA trusted"). Exit 1 if any token is invalid."""
+    from cli.audit import run_verify_receipt
+
     if not vkey:
         raise typer.BadParameter("the log's verifier key is required", param_hint="--vkey")
     result = run_verify_receipt(receipt, file, vkey=vkey, tsa_ca=tsa_ca)
@@ -265,10 +282,12 @@ def verify_bundle_command(
     """Verify an exhibit bundle offline: every file's hashes, the organisation's signature,
     the custody log's proofs, each exhibit's entries and RFC 3161 timestamps; trust in the
     keys is reported apart. Exit 0 all good, 1 any failure, 2 a usage error."""
+    from cli.bundle import report_json, report_text, run_verify_bundle
+
     report = run_verify_bundle(
         bag, vkey=vkey, tsa_ca=tsa_ca or [], org_key=org_key, originals=original or []
     )
-    typer.echo(bundle_json(report) if json_output else bundle_text(report))
+    typer.echo(report_json(report) if json_output else report_text(report))
     return EXIT_OK if report.ok else EXIT_FAILURE
 
 
@@ -277,6 +296,13 @@ def rebuild_index_command(
     into: Annotated[str, typer.Option(help="URL of an empty database to fill from the log")],
 ) -> int:
     """Rebuild the evidence and event tables from the log in the object store."""
+    from api.database import build_engine, migrate
+    from api.keys import load_signer
+    from api.logstore import LogStore
+    from api.rebuild import rebuild_index
+    from api.settings import Settings
+    from api.stores import build_store
+
     settings = Settings()
     target = build_engine(into)
     migrate(target)
@@ -303,12 +329,22 @@ def new_log_key(
 @admin.command("show-vkey")
 def show_vkey() -> None:
     """Print the configured log's verifier key (what auditors pass to --vkey)."""
+    from api.keys import load_signer
+    from api.settings import Settings
+
     typer.echo(format_vkey(load_signer(Settings()).verifier()))
 
 
 @admin.command("check-index")
 def check_index_command() -> int:
     """Compare the database's events with the log in the object store; name every difference."""
+    from api.database import build_engine
+    from api.keys import load_signer
+    from api.logstore import LogStore
+    from api.rebuild import compare_index
+    from api.settings import Settings
+    from api.stores import build_store
+
     settings = Settings()
     engine = build_engine(settings.resolved_database_url)
     store = build_store(settings)
@@ -324,6 +360,11 @@ def check_index_command() -> int:
 @app.command()
 def openapi() -> None:
     """Print the OpenAPI document (the committed openapi.yaml) as YAML."""
+    import yaml
+
+    from api.app import create_app
+    from api.settings import Settings
+
     spec = create_app(Settings()).openapi()
     typer.echo(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True), nl=False)
 

@@ -11,12 +11,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from api.anchors import load_anchors
 from api.database import build_engine, migrate
 from api.settings import Settings
 from api.tsa import (
     TimestampAuthority,
     TsaConfigError,
-    load_anchors,
     load_identity,
     next_epoch,
     parse_tsa_urls,
