@@ -272,3 +272,54 @@ def _entries_about(client: httpx.Client, sha256: str) -> list[dict[str, Any]]:
         if entry.get("subject", {}).get("sha256") == sha256:
             found.append(entry)
     return found
+
+
+def _rewrite(bag: Path, into: Path, change: Any) -> Path:
+    """A copy of the zipped bag with `change(name, data) -> data | None` applied to every
+    member (None drops it); `change("", b"")` may return extra members to add."""
+    out = into / bag.name
+    with zipfile.ZipFile(bag) as source, zipfile.ZipFile(out, "w") as target:
+        root = source.namelist()[0].split("/")[0]
+        for info in source.infolist():
+            data = change(info.filename.removeprefix(root + "/"), source.read(info))
+            if data is not None:
+                target.writestr(info, data)
+        for name, data in (change("", b"") or {}).items():
+            target.writestr(f"{root}/{name}", data)
+    return out
+
+
+def test_a_real_bag_that_was_tampered_with_is_refused_by_name(
+    service: Service, tmp_path: Path
+) -> None:
+    with service.client() as client:
+        case = new_case(client, "Tamper")
+        first = ingest(client, case, os.urandom(2000), "statement.bin")
+        second = ingest(client, case, os.urandom(3000), "map.bin")
+        export_id = export(client, case, [first["sha256"], second["sha256"]])
+        wait_ready(client, export_id)
+        bag = download(client, export_id, tmp_path)
+        vkey = client.get("/v1/log/vkey").text.strip()
+    assert verify_bundle(str(bag), "--vkey", vkey).returncode == 0
+
+    def flip(name: str, data: bytes) -> Any:
+        if name == "data/002-map.bin":
+            return data[:100] + bytes([data[100] ^ 1]) + data[101:]
+        return None if name == "" else data
+
+    def add(name: str, data: bytes) -> Any:
+        return {"data/003-planted.bin": b"planted"} if name == "" else data
+
+    def drop(name: str, data: bytes) -> Any:
+        return None if name in ("certificate.pdf", "") else data
+
+    for change, named in (
+        (flip, "data/002-map.bin"),
+        (add, "data/003-planted.bin"),
+        (drop, "certificate.pdf"),
+    ):
+        where = tmp_path / change.__name__
+        where.mkdir()
+        checked = verify_bundle(str(_rewrite(bag, where, change)), "--vkey", vkey)
+        assert checked.returncode == 1, checked.stdout + checked.stderr
+        assert named in checked.stdout, checked.stdout
