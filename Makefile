@@ -29,7 +29,7 @@ lint: $(VENV)/.dev
 	$(BIN)/mypy
 
 unit: $(VENV)/.dev
-	$(BIN)/pytest -m "not postgres and not s3" tests
+	$(BIN)/pytest -n 3 --dist loadfile -m "not postgres and not s3" tests
 
 # Independent tools the tests check our formats with: Go's sumdb/note and sumdb/tlog
 # (Debian's golang-golang-x-mod-dev), ExifTool, and openssl.
@@ -43,7 +43,7 @@ test-tools:
 	fi
 
 test: $(VENV)/.dev lint test-tools
-	$(BIN)/python -m tests.servers -- $(BIN)/pytest --cov --cov-report=term --durations=25 tests
+	$(BIN)/python -m tests.servers -- $(BIN)/pytest -n 3 --dist loadfile --cov --cov-report=term --durations=25 tests
 
 openapi: $(VENV)/.dev
 	$(BIN)/custody openapi > openapi.yaml

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import secrets
 import signal
@@ -23,8 +24,47 @@ POSTGRES_URL = os.environ.get(
 )
 
 
-def free_port() -> int:
+# Services listen on ports below Linux's ephemeral range (32768 and up, where outgoing
+# connections take theirs; SeaweedFS's stay below it too, from 10000), each pytest-xdist worker
+# in a block of its own: no client connection and no other worker's server can take a port
+# between `free_port` and the server's bind. Within a block, ports are handed out in turn, so
+# one not bound yet (a TSA meant to be down) is not handed out again soon after.
+_PORT_BLOCKS_START = 6000
+_PORT_BLOCK_SIZE = 500
+_PORT_BLOCKS = 7  # 6000..9499: a serial run's block, then one per worker gw0..gw5
+
+
+def _port_block() -> range | None:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1"... under xdist
+    slot = int(worker[2:]) + 1 if worker.startswith("gw") and worker[2:].isdigit() else 0
+    if slot >= _PORT_BLOCKS:
+        return None
+    start = _PORT_BLOCKS_START + slot * _PORT_BLOCK_SIZE
+    return range(start, start + _PORT_BLOCK_SIZE)
+
+
+_PORT_BLOCK = _port_block()
+# A random start, so that two test runs at once rarely walk their blocks in step.
+_port_turns = itertools.count(secrets.randbelow(_PORT_BLOCK_SIZE))
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now, from this worker's block of ports."""
+    if _PORT_BLOCK is not None:
+        for _ in range(len(_PORT_BLOCK)):
+            port = _PORT_BLOCK[next(_port_turns) % len(_PORT_BLOCK)]
+            if _bindable(port):
+                return port
+    with socket.socket() as sock:  # a worker beyond the blocks, or its block all taken
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
