@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Row, Table, bindparam
+from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
 from api.appender import Appender
@@ -22,7 +24,7 @@ from api.evidence import View
 from api.ids import new_id
 from api.problems import Problem, not_found, problem_type
 from api.sequencer import append_event
-from api.tables import AccessPurpose, Case, CaseMember, Ingest, LogEvent, SharingCopy
+from api.tables import AccessPurpose, Case, CaseMember, Evidence, Ingest, LogEvent, SharingCopy
 from custody.events import Access, Subject, accessed
 
 ADMIN, LAWYER, FIELD, AUDITOR = "admin", "lawyer", "field", "auditor"
@@ -74,18 +76,29 @@ class AccessService:
     def evidence_cases(self, principal: Principal, sha256: str) -> list[str]:
         """The cases holding `sha256` that the principal may see it in (oldest first); a
         field account sees only what it ingested itself. 404 if none."""
+        return list(dict.fromkeys(row.case_id for row in self._readable(principal, sha256)))
+
+    def _readable(self, principal: Principal, sha256: str) -> list[Row[Any]]:
+        """The principal's cases' ingests of `sha256` with the original's record, in one
+        query (every logged read starts here); 404 if none."""
         with read_scope(self._engine) as session:
-            query = select(Ingest.case_id, Ingest.actor_id).where(Ingest.sha256 == sha256)
-            rows = session.exec(query.order_by(col(Ingest.event_index))).all()
-            mine = self.member_cases(session, principal.user_id)
-        cases = [
-            case
-            for case, actor in rows
-            if case in mine and (principal.role != FIELD or actor == principal.user_id)
-        ]
-        if not cases:
+            rows = session.execute(_READABLE, {"sha": sha256, "user": principal.user_id}).all()
+        if principal.role == FIELD:
+            rows = [row for row in rows if row.actor_id == principal.user_id]
+        if not rows:
             raise not_found("evidence")
-        return list(dict.fromkeys(cases))
+        return list(rows)
+
+    def readable_original(self, principal: Principal, sha256: str) -> tuple[View, str, Subject]:
+        """What the principal may see of original `sha256`, its storage key, and the subject
+        an event about it names; 404 if nothing."""
+        rows = self._readable(principal, sha256)
+        cases = frozenset(row.case_id for row in rows)
+        first = rows[0]
+        subject = Subject(sha256, first.size, first.media_type)
+        if principal.role == FIELD:
+            return View(cases, principal.user_id, principal.pseudonym), first.storage_key, subject
+        return View(cases), first.storage_key, subject
 
     def view(self, principal: Principal, sha256: str, *, auditors: bool = False) -> View:
         """What `principal` may see of original `sha256` (404 if nothing); with `auditors`,
@@ -96,10 +109,7 @@ class AccessService:
             if not cases:
                 raise not_found("evidence")
             return View(frozenset(cases))
-        cases = self.evidence_cases(principal, sha256)
-        if principal.role == FIELD:
-            return View(frozenset(cases), principal.user_id, principal.pseudonym)
-        return View(frozenset(cases))
+        return self.readable_original(principal, sha256)[0]
 
     def copy_case(self, principal: Principal, sha256: str) -> tuple[str, SharingCopy]:
         with read_scope(self._engine) as session:
@@ -176,3 +186,24 @@ class AccessService:
                 )
             ).all()
         return dict(rows)
+
+
+_INGESTS: Table = Ingest.__table__  # type: ignore[attr-defined]
+_EVIDENCE: Table = Evidence.__table__  # type: ignore[attr-defined]
+_MEMBERS: Table = CaseMember.__table__  # type: ignore[attr-defined]
+_READABLE = (
+    sql_select(
+        _INGESTS.c.case_id,
+        _INGESTS.c.actor_id,
+        _EVIDENCE.c.storage_key,
+        _EVIDENCE.c.size,
+        _EVIDENCE.c.media_type,
+    )
+    .join(_EVIDENCE, _EVIDENCE.c.sha256 == _INGESTS.c.sha256)
+    .join(
+        _MEMBERS,
+        (_MEMBERS.c.case_id == _INGESTS.c.case_id) & (_MEMBERS.c.user_id == bindparam("user")),
+    )
+    .where(_INGESTS.c.sha256 == bindparam("sha"))
+    .order_by(_INGESTS.c.event_index)
+)

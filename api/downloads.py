@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
+from fastapi.responses import Response, StreamingResponse
 
+from api.problems import not_found
 from custody.digests import format_digest_field
-from storage import ObjectStore
+from storage import ObjectNotFoundError, ObjectStore
 
 READ_CHUNK = 1024 * 1024
 HEX = frozenset("0123456789abcdef")
@@ -19,11 +19,26 @@ def is_sha256(value: str) -> bool:
     return len(value) == 64 and set(value) <= HEX
 
 
-async def stream_object(
-    store: ObjectStore, key: str, *, size: int, sha256: str
-) -> StreamingResponse:
-    """The object as a download, with its digest; never rendered by a browser."""
-    stream = await run_in_threadpool(store.open, key)
+def open_object(store: ObjectStore, key: str, *, what: str) -> BinaryIO:
+    """Open a stored object to send it; 404 if it is missing. Opened before the read is
+    logged, and the same handle is streamed: one I/O, and nothing to send means no read."""
+    try:
+        return store.open(key)
+    except ObjectNotFoundError:
+        raise not_found(what) from None
+
+
+def prepare(stream: BinaryIO, size: int) -> bytes | BinaryIO:
+    """In the worker thread that opened it: a small object read whole (sent without a
+    thread hop per chunk), a larger one left to stream."""
+    if size > READ_CHUNK:
+        return stream
+    with stream:
+        return stream.read()
+
+
+def download_response(body: bytes | BinaryIO, *, size: int, sha256: str) -> Response:
+    """Bytes or an opened object (closed when sent or abandoned) as a download."""
     headers = {
         "Content-Length": str(size),
         "Repr-Digest": format_digest_field("sha256", sha256),
@@ -32,9 +47,9 @@ async def stream_object(
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "sandbox",
     }
-    return StreamingResponse(
-        _chunks(stream), media_type="application/octet-stream", headers=headers
-    )
+    if isinstance(body, bytes):
+        return Response(body, media_type="application/octet-stream", headers=headers)
+    return StreamingResponse(_chunks(body), media_type="application/octet-stream", headers=headers)
 
 
 def _chunks(stream: BinaryIO) -> Iterator[bytes]:

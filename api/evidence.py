@@ -229,14 +229,6 @@ class EvidenceService:
             **read_sidecar(self._store, evidence.metadata_sha256),
         }
 
-    def original(self, sha256: str) -> tuple[str, Subject]:
-        """An original's storage key, and the subject an event about it names; 404 if none."""
-        with read_scope(self._engine) as session:
-            evidence = session.get(Evidence, sha256)
-        if evidence is None:
-            raise not_found("evidence")
-        return evidence.storage_key, Subject(evidence.sha256, evidence.size, evidence.media_type)
-
 
 def _insert_evidence(session: Session, row: dict[str, Any]) -> None:
     """Insert the original's row unless it exists (a second ingest of the same bytes)."""

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, BinaryIO
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from api.access import FIELD, MAX_PURPOSE
 from api.auth import Principal
 from api.context import AppContext, Context, CurrentPrincipal
-from api.downloads import is_sha256, stream_object
+from api.downloads import download_response, is_sha256, open_object, prepare
 from api.problems import V1_RESPONSES, not_found, problem_doc
 from api.tables import SharingCopy
 from custody.events import Subject
@@ -119,28 +119,31 @@ async def read_copy_content(
     context: Context,
     principal: CurrentPrincipal,
     purpose: str | None = Query(default=None, max_length=MAX_PURPOSE, description="why"),
-) -> StreamingResponse:
+) -> Response:
     _require_hash(sha256)
-    key, size = await run_in_threadpool(_copy_content, context, principal, sha256, purpose)
-    return await stream_object(context.store, key, size=size, sha256=sha256)
+    body, size = await run_in_threadpool(_copy_content, context, principal, sha256, purpose)
+    return download_response(body, size=size, sha256=sha256)
 
 
 def _copy_content(
     context: AppContext, principal: Principal, sha256: str, purpose: str | None
-) -> tuple[str, int]:
+) -> tuple[bytes | BinaryIO, int]:
     case_id, copy = _visible_copy(context, principal, sha256)
     context.access.require_reader(principal, "sharing copies")
-    if context.store.stat(copy.storage_key) is None:
-        raise not_found("copy content")
-    context.access.record_access(
-        principal,
-        case_id=case_id,
-        subject=Subject(copy.sha256, copy.size, copy.media_type),
-        kind="copy",
-        purpose=purpose,
-        now=context.clock(),
-    )
-    return copy.storage_key, copy.size
+    stream = open_object(context.store, copy.storage_key, what="copy content")
+    try:
+        context.access.record_access(
+            principal,
+            case_id=case_id,
+            subject=Subject(copy.sha256, copy.size, copy.media_type),
+            kind="copy",
+            purpose=purpose,
+            now=context.clock(),
+        )
+    except BaseException:
+        stream.close()
+        raise
+    return prepare(stream, copy.size), copy.size
 
 
 def _require_hash(sha256: str) -> None:

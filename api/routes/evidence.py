@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from email.message import Message
-from typing import Any
+from typing import Any, BinaryIO
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -18,7 +18,7 @@ from starlette.requests import ClientDisconnect
 from api.access import MAX_PURPOSE, READERS
 from api.auth import Principal
 from api.context import AppContext, Context, CurrentPrincipal
-from api.downloads import is_sha256, stream_object
+from api.downloads import download_response, is_sha256, open_object, prepare
 from api.evidence import IngestRequest, IngestResult, View
 from api.multipart import MultipartError, MultipartReader
 from api.problems import V1_RESPONSES, Problem, not_found, problem_doc, problem_type
@@ -290,9 +290,9 @@ async def read_metadata(
 def _metadata(
     context: AppContext, principal: Principal, sha256: str, purpose: str | None
 ) -> dict[str, Any]:
-    view = context.access.view(principal, sha256)  # a field account: its own uploads only
+    # A field account: its own uploads only.
+    view, _, subject = context.access.readable_original(principal, sha256)
     sidecar = context.evidence.metadata(sha256)
-    _, subject = context.evidence.original(sha256)
     _log_read(context, principal, view, subject, "metadata", purpose)
     return sidecar
 
@@ -305,22 +305,24 @@ def _metadata(
 )
 async def read_content(
     sha256: str, context: Context, principal: CurrentPrincipal, purpose: str | None = PURPOSE
-) -> StreamingResponse:
+) -> Response:
     _require_hash_shape(sha256)
-    key, size = await run_in_threadpool(_content, context, principal, sha256, purpose)
-    return await stream_object(context.store, key, size=size, sha256=sha256)
+    body, size = await run_in_threadpool(_content, context, principal, sha256, purpose)
+    return download_response(body, size=size, sha256=sha256)
 
 
 def _content(
     context: AppContext, principal: Principal, sha256: str, purpose: str | None
-) -> tuple[str, int]:
-    view = context.access.view(principal, sha256)
+) -> tuple[bytes | BinaryIO, int]:
+    view, key, subject = context.access.readable_original(principal, sha256)
     context.access.require_reader(principal, "originals")
-    key, subject = context.evidence.original(sha256)
-    if context.store.stat(key) is None:  # nothing to send: no read to log
-        raise not_found("evidence content")
-    _log_read(context, principal, view, subject, "original", purpose)
-    return key, subject.size
+    stream = open_object(context.store, key, what="evidence content")  # missing: no read to log
+    try:
+        _log_read(context, principal, view, subject, "original", purpose)
+    except BaseException:
+        stream.close()
+        raise
+    return prepare(stream, subject.size), subject.size
 
 
 def _log_read(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import BinaryIO
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import StreamingResponse
@@ -13,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from api.access import MAX_PURPOSE
 from api.auth import Principal
 from api.context import AppContext, Context, CurrentPrincipal
-from api.downloads import stream_object
+from api.downloads import download_response, open_object, prepare
 from api.exports import BAG_MEDIA_TYPE, READY, bag_root
 from api.problems import V1_RESPONSES, Problem, problem_doc, problem_type
 from api.tables import ExportJob
@@ -112,19 +113,19 @@ async def download_export(
     context: Context,
     principal: CurrentPrincipal,
     purpose: str | None = Query(default=None, max_length=MAX_PURPOSE, description="why"),
-) -> StreamingResponse:
-    key, size, sha256 = await run_in_threadpool(_download, context, principal, export_id, purpose)
-    streamed = await stream_object(context.store, key, size=size, sha256=sha256)
-    streamed.media_type = BAG_MEDIA_TYPE
-    streamed.headers["Content-Type"] = BAG_MEDIA_TYPE
-    streamed.headers["Content-Disposition"] = f'attachment; filename="{bag_root(export_id)}.zip"'
-    return streamed
+) -> Response:
+    body, size, sha256 = await run_in_threadpool(_download, context, principal, export_id, purpose)
+    response = download_response(body, size=size, sha256=sha256)
+    response.headers["Content-Type"] = BAG_MEDIA_TYPE
+    response.headers["Content-Disposition"] = f'attachment; filename="{bag_root(export_id)}.zip"'
+    return response
 
 
 def _download(
     context: AppContext, principal: Principal, export_id: str, purpose: str | None
-) -> tuple[str, int, str]:
-    """The sealed bag's key, size and SHA-256, once the download is logged."""
+) -> tuple[bytes | BinaryIO, int, str]:
+    """The sealed bag (opened, or read if small), its size and SHA-256, once the download
+    is logged."""
     job = context.exports.job(principal, export_id, now=context.clock())
     key, size, sha256 = job.storage_key, job.bag_size, job.bag_sha256
     if job.status != READY or key is None or size is None or sha256 is None:
@@ -140,15 +141,20 @@ def _download(
             export_status=job.status,
             headers={"Retry-After": "2"} if building else None,
         )
-    context.access.record_access(
-        principal,
-        case_id=job.case_id,
-        subject=Subject(sha256, size, BAG_MEDIA_TYPE),
-        kind="export",
-        purpose=purpose,
-        now=context.clock(),
-    )
-    return key, size, sha256
+    stream = open_object(context.store, key, what="export")
+    try:
+        context.access.record_access(
+            principal,
+            case_id=job.case_id,
+            subject=Subject(sha256, size, BAG_MEDIA_TYPE),
+            kind="export",
+            purpose=purpose,
+            now=context.clock(),
+        )
+    except BaseException:
+        stream.close()
+        raise
+    return prepare(stream, size), size, sha256
 
 
 def export_out(job: ExportJob) -> ExportOut:
