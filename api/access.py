@@ -19,13 +19,13 @@ from sqlmodel import Session, col, select
 
 from api.appender import Appender
 from api.auth import Principal
-from api.database import read_scope
+from api.database import read_connection, read_scope
 from api.evidence import View
 from api.ids import new_id
 from api.problems import Problem, not_found, problem_type
 from api.sequencer import append_event
 from api.tables import AccessPurpose, Case, CaseMember, Evidence, Ingest, LogEvent, SharingCopy
-from custody.events import Access, Subject, accessed
+from custody.events import Access, Subject, accessed, encode_entry
 
 ADMIN, LAWYER, FIELD, AUDITOR = "admin", "lawyer", "field", "auditor"
 READERS = frozenset({ADMIN, LAWYER})  # may read originals, copies and metadata of their cases
@@ -78,16 +78,17 @@ class AccessService:
         field account sees only what it ingested itself. 404 if none."""
         return list(dict.fromkeys(row.case_id for row in self._readable(principal, sha256)))
 
-    def _readable(self, principal: Principal, sha256: str) -> list[Row[Any]]:
+    def _readable(self, principal: Principal, sha256: str) -> list[Row[Any, Any, Any, Any, Any]]:
         """The principal's cases' ingests of `sha256` with the original's record, in one
         query (every logged read starts here); 404 if none."""
-        with read_scope(self._engine) as session:
-            rows = session.execute(_READABLE, {"sha": sha256, "user": principal.user_id}).all()
+        with read_connection(self._engine) as connection:
+            params = {"sha": sha256, "user": principal.user_id}
+            rows = list(connection.execute(_READABLE, params).all())
         if principal.role == FIELD:
             rows = [row for row in rows if row.actor_id == principal.user_id]
         if not rows:
             raise not_found("evidence")
-        return list(rows)
+        return rows
 
     def readable_original(self, principal: Principal, sha256: str) -> tuple[View, str, Subject]:
         """What the principal may see of original `sha256`, its storage key, and the subject
@@ -167,8 +168,10 @@ class AccessService:
             access=Access(kind, digest),
         )
 
+        entry = encode_entry(event)
+
         def run(session: Session) -> int:
-            index = append_event(session, event, now=now)
+            index = append_event(session, event, now=now, entry=entry)
             if purpose:
                 session.add(AccessPurpose(event_id=event.id, purpose=purpose))
             return index

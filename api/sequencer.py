@@ -23,14 +23,18 @@ _NEXT_INDEX = (
 _INSERT_EVENT = insert(LogEvent.__table__)  # type: ignore[attr-defined]
 
 
-def append_event(session: Session, event: CustodyEvent, *, now: datetime) -> int:
+def append_event(
+    session: Session, event: CustodyEvent, *, now: datetime, entry: bytes | None = None
+) -> int:
     """Give `event` the next index and store its entry; return the index.
 
     The UPDATE takes the sequence row's lock (PostgreSQL row lock; SQLite's write lock, as
     every transaction there begins IMMEDIATE), held until the caller's transaction ends, so
     appenders in any number of processes queue and a rolled-back append leaves no gap.
+    `entry` is `encode_entry(event)` when the caller encoded it already, outside the group
+    commit that every appender waits for.
     """
-    entry = encode_entry(event)
+    entry = encode_entry(event) if entry is None else entry
     next_index = session.execute(_NEXT_INDEX).scalar_one()
     index = int(next_index) - 1
     session.execute(
