@@ -98,7 +98,8 @@ class Load:
         conn.close()
 
     def run(self, clients: int, seconds: float) -> float:
-        return len(self.latencies) / run_clients(self.client, clients, seconds)
+        elapsed = run_clients(self.client, clients, seconds)  # before reading the count
+        return len(self.latencies) / elapsed
 
 
 def measure(

@@ -73,7 +73,8 @@ class TokenLoad:
         conn.close()
 
     def run(self, clients: int, seconds: float) -> float:
-        return self.granted / run_clients(self.client, clients, seconds)
+        elapsed = run_clients(self.client, clients, seconds)  # before reading the count
+        return self.granted / elapsed
 
 
 @dataclass(frozen=True)
