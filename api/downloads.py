@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from fastapi.responses import Response, StreamingResponse
@@ -19,7 +19,7 @@ def is_sha256(value: str) -> bool:
     return len(value) == 64 and set(value) <= HEX
 
 
-def open_object(store: ObjectStore, key: str, *, what: str) -> BinaryIO:
+def _open_object(store: ObjectStore, key: str, *, what: str) -> BinaryIO:
     """Open a stored object to send it; 404 if it is missing. Opened before the read is
     logged, and the same handle is streamed: one I/O, and nothing to send means no read."""
     try:
@@ -28,7 +28,21 @@ def open_object(store: ObjectStore, key: str, *, what: str) -> BinaryIO:
         raise not_found(what) from None
 
 
-def prepare(stream: BinaryIO, size: int) -> bytes | BinaryIO:
+def open_logged(
+    store: ObjectStore, key: str, *, size: int, what: str, record: Callable[[], object]
+) -> bytes | BinaryIO:
+    """Open the object, log the read (`record`), then give what to send. A missing object
+    is a 404 with nothing logged; a read whose logging fails sends nothing."""
+    stream = _open_object(store, key, what=what)
+    try:
+        record()
+    except BaseException:
+        stream.close()
+        raise
+    return _prepare(stream, size)
+
+
+def _prepare(stream: BinaryIO, size: int) -> bytes | BinaryIO:
     """In the worker thread that opened it: a small object read whole (sent without a
     thread hop per chunk), a larger one left to stream."""
     if size > READ_CHUNK:

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from api.access import FIELD, MAX_PURPOSE
 from api.auth import Principal
 from api.context import AppContext, Context, CurrentPrincipal
-from api.downloads import download_response, is_sha256, open_object, prepare
+from api.downloads import download_response, is_sha256, open_logged
 from api.problems import V1_RESPONSES, not_found, problem_doc
 from api.tables import SharingCopy
 from custody.events import Subject
@@ -130,20 +130,22 @@ def _copy_content(
 ) -> tuple[bytes | BinaryIO, int]:
     case_id, copy = _visible_copy(context, principal, sha256)
     context.access.require_reader(principal, "sharing copies")
-    stream = open_object(context.store, copy.storage_key, what="copy content")
-    try:
-        context.access.record_access(
+    subject = Subject(copy.sha256, copy.size, copy.media_type)
+    body = open_logged(
+        context.store,
+        copy.storage_key,
+        size=copy.size,
+        what="copy content",
+        record=lambda: context.access.record_access(
             principal,
             case_id=case_id,
-            subject=Subject(copy.sha256, copy.size, copy.media_type),
+            subject=subject,
             kind="copy",
             purpose=purpose,
             now=context.clock(),
-        )
-    except BaseException:
-        stream.close()
-        raise
-    return prepare(stream, copy.size), copy.size
+        ),
+    )
+    return body, copy.size
 
 
 def _require_hash(sha256: str) -> None:

@@ -18,7 +18,7 @@ from starlette.requests import ClientDisconnect
 from api.access import MAX_PURPOSE, READERS
 from api.auth import Principal
 from api.context import AppContext, Context, CurrentPrincipal
-from api.downloads import download_response, is_sha256, open_object, prepare
+from api.downloads import download_response, is_sha256, open_logged
 from api.evidence import IngestRequest, IngestResult, View
 from api.multipart import MultipartError, MultipartReader
 from api.problems import V1_RESPONSES, Problem, not_found, problem_doc, problem_type
@@ -316,13 +316,14 @@ def _content(
 ) -> tuple[bytes | BinaryIO, int]:
     view, key, subject = context.access.readable_original(principal, sha256)
     context.access.require_reader(principal, "originals")
-    stream = open_object(context.store, key, what="evidence content")  # missing: no read to log
-    try:
-        _log_read(context, principal, view, subject, "original", purpose)
-    except BaseException:
-        stream.close()
-        raise
-    return prepare(stream, subject.size), subject.size
+    body = open_logged(
+        context.store,
+        key,
+        size=subject.size,
+        what="evidence content",
+        record=lambda: _log_read(context, principal, view, subject, "original", purpose),
+    )
+    return body, subject.size
 
 
 def _log_read(

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from api.access import MAX_PURPOSE
 from api.auth import Principal
 from api.context import AppContext, Context, CurrentPrincipal
-from api.downloads import download_response, open_object, prepare
+from api.downloads import download_response, open_logged
 from api.exports import BAG_MEDIA_TYPE, READY, bag_root
 from api.problems import V1_RESPONSES, Problem, problem_doc, problem_type
 from api.tables import ExportJob
@@ -141,20 +141,21 @@ def _download(
             export_status=job.status,
             headers={"Retry-After": "2"} if building else None,
         )
-    stream = open_object(context.store, key, what="export")
-    try:
-        context.access.record_access(
+    body = open_logged(
+        context.store,
+        key,
+        size=size,
+        what="export",
+        record=lambda: context.access.record_access(
             principal,
             case_id=job.case_id,
             subject=Subject(sha256, size, BAG_MEDIA_TYPE),
             kind="export",
             purpose=purpose,
             now=context.clock(),
-        )
-    except BaseException:
-        stream.close()
-        raise
-    return prepare(stream, size), size, sha256
+        ),
+    )
+    return body, size, sha256
 
 
 def export_out(job: ExportJob) -> ExportOut:
