@@ -29,7 +29,7 @@ from api.exports import READY, ExportRequest, ExportService, Item, bag_root, exp
 from api.ids import new_id
 from api.logservice import LogService
 from api.sequencer import append_event
-from api.tables import Ingest, LogEvent, SharingCopy
+from api.tables import LogEvent, SharingCopy
 from custody.bundle import organisation
 from custody.bundle.assemble import LogMaterial, TokenFile, write_tags
 from custody.bundle.model import (
@@ -225,15 +225,10 @@ class Bundler:
         out = {}
         with read_scope(self._engine) as session:
             for item in request.items:
-                collected = session.exec(
-                    select(Ingest.event_index)
-                    .where(Ingest.sha256 == item.original_sha256, Ingest.case_id == request.case_id)
-                    .order_by(col(Ingest.event_index))
-                ).first()
-                if collected is None:
+                if item.collected is None:
                     raise BundleError(f"exhibit {item.number} has no ingest in this case")
                 indices = _entries_about(session, item, request.case_id, size)
-                out[item.number] = (sorted({*indices, collected}), collected)
+                out[item.number] = (sorted({*indices, item.collected}), item.collected)
         return out
 
     def _timestamps(
@@ -243,8 +238,7 @@ class Bundler:
         for size in sorted(sizes):
             stamps = self._log.timestamps(size)
             for token in stamps.stored:
-                reply = self._log.log_store.read(token.key)
-                tokens.append(TokenFile(size, token.slot, reply, token.chain_pem))
+                tokens.append(TokenFile(size, token.slot, token.reply, token.chain_pem))
             times = [token.gen_time for token in stamps.stored]
             trusted[size] = min(times) if times else None
             if stamps.pending:

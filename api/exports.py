@@ -7,7 +7,6 @@ ready. Only lawyers and admins who are members of the case may export or downloa
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import threading
@@ -20,21 +19,20 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from api.access import AccessService
+from api.access import MAX_PURPOSE, AccessService
 from api.auth import Principal
 from api.database import read_scope, session_scope
 from api.evidence import original_key
 from api.ids import new_id
 from api.problems import Problem, not_found, problem_type
 from api.tables import Evidence, ExportJob, Ingest, SharingCopy
-from custody.bundle.layout import payload_name, shared_filename
+from custody.bundle.layout import number_width, payload_name, shared_filename
 from custody.bundle.model import ORIGINAL, SHARING_COPY
 from custody.events import Subject
 from custody.media import extension_for
 
 log = logging.getLogger("custody.exports")
 BUILDING, READY, FAILED = "building", "ready", "failed"
-MAX_PURPOSE = 1000
 BAG_MEDIA_TYPE = "application/zip"
 
 
@@ -60,6 +58,7 @@ class Item:
     filename: str | None  # the name it came in under (a copy: its original's, marked shared)
     original_sha256: str  # itself for an original
     path: str  # its payload path in the bag
+    collected: int | None  # the index of the `ingested` entry of its original in the case
 
     def subject(self) -> Subject:
         return Subject(self.sha256, self.size, self.media_type)
@@ -172,7 +171,7 @@ class ExportService:
             )
 
     def _resolve(self, case_id: str, hashes: list[str]) -> tuple[Item, ...]:
-        width = max(3, len(str(len(hashes))))
+        width = number_width(len(hashes))
         items, missing = [], []
         with read_scope(self._engine) as session:
             for number, sha256 in enumerate(hashes, start=1):
@@ -195,12 +194,17 @@ class ExportService:
         return tuple(items)
 
 
-def _original(session: Session, case_id: str, sha256: str, number: int, width: int) -> Item | None:
-    ingest = session.exec(
+def _first_ingest(session: Session, sha256: str, case_id: str) -> Ingest | None:
+    """The earliest ingest of these bytes into the case: who collected them, when, as what."""
+    return session.exec(
         select(Ingest)
         .where(Ingest.sha256 == sha256, Ingest.case_id == case_id)
         .order_by(col(Ingest.event_index))
     ).first()
+
+
+def _original(session: Session, case_id: str, sha256: str, number: int, width: int) -> Item | None:
+    ingest = _first_ingest(session, sha256, case_id)
     evidence = session.get(Evidence, sha256) if ingest is not None else None
     if ingest is None or evidence is None:
         return None
@@ -214,6 +218,7 @@ def _original(session: Session, case_id: str, sha256: str, number: int, width: i
         filename=ingest.filename,
         original_sha256=sha256,
         path=payload_name(number, width, ingest.filename, extension_for(evidence.media_type)),
+        collected=ingest.event_index,
     )
 
 
@@ -221,11 +226,7 @@ def _copy(session: Session, case_id: str, sha256: str, number: int, width: int) 
     copy = session.get(SharingCopy, sha256)
     if copy is None or copy.case_id != case_id:
         return None
-    ingest = session.exec(
-        select(Ingest)
-        .where(Ingest.sha256 == copy.original_sha256, Ingest.case_id == case_id)
-        .order_by(col(Ingest.event_index))
-    ).first()
+    ingest = _first_ingest(session, copy.original_sha256, case_id)
     filename = shared_filename(ingest.filename if ingest is not None else None)
     return Item(
         number=number,
@@ -237,6 +238,7 @@ def _copy(session: Session, case_id: str, sha256: str, number: int, width: int) 
         filename=filename,
         original_sha256=copy.original_sha256,
         path=payload_name(number, width, filename, extension_for(copy.media_type)),
+        collected=ingest.event_index if ingest is not None else None,
     )
 
 
@@ -280,7 +282,3 @@ def _check_items(items: list[str], max_items: int) -> list[str]:
 def _reason(exc: Exception) -> str:
     text = str(exc) or type(exc).__name__
     return text[:2000]
-
-
-def sha256_of(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

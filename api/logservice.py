@@ -40,6 +40,7 @@ class StoredToken:
     gen_time: datetime
     key: str  # the stored TimeStampResp, relative to the log prefix
     slot: int  # the TSA's position in the configuration
+    reply: bytes  # the stored TimeStampResp (DER), which holds `token`
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,11 +158,13 @@ class LogService:
                 pending.append(row.tsa)
                 continue
             key = token_key(size, row.slot)
-            reply = parse_response(self.log_store.read(key))
+            data = self.log_store.read(key)
+            reply = parse_response(data)
             if reply.token is None:  # verified before it was stored: a tampered store
                 raise Problem(500, "Stored timestamp unreadable", f"{key} holds no token")
+            chain = row.chain_pem or ""
             stored.append(
-                StoredToken(row.tsa, reply.token, row.chain_pem or "", row.gen_time, key, row.slot)
+                StoredToken(row.tsa, reply.token, chain, row.gen_time, key, row.slot, data)
             )
         return Timestamps(size, tuple(stored), tuple(pending))
 
