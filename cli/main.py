@@ -89,28 +89,25 @@ def create_user(
     """Create a user and print its API token once, alone on the last line."""
     from api.auth import ROLES
     from api.auth import create_user as create
-    from api.database import build_engine, migrate
-    from api.settings import Settings
 
     if role not in ROLES:
         raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}", param_hint="--role")
-    settings = Settings()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = build_engine(settings.resolved_database_url)
-    migrate(engine)
+    engine = _engine()
     now = datetime.now(UTC)
     expires = now + timedelta(days=expires_days) if expires_days else None
     try:
         made = create(engine, name=name, role=role, now=now, cases=case or [], expires_at=expires)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--case") from exc
-    engine.dispose()
+    finally:
+        engine.dispose()
     typer.echo(f"Created user {made.user_id} (pseudonym {made.pseudonym}) with role {role}.")
     typer.echo("Its API token follows. It is shown only this once; store it safely.")
     typer.echo(made.issued.token)
 
 
 def _engine() -> Engine:
+    """The configured database, migrated (the admin commands act on it directly)."""
     from api.database import build_engine, migrate
     from api.settings import Settings
 
