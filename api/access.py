@@ -66,12 +66,17 @@ class AccessService:
             raise not_found("case")
         return case
 
-    def require_uploader(self, principal: Principal, case_id: str) -> Case:
-        """Uploads go to members with a role that collects evidence."""
-        case = self.require_case(principal, case_id)
+    def require_uploader(self, principal: Principal, case_id: str) -> None:
+        """Uploads go to members with a role that collects evidence (one Core query: every
+        ingest starts here)."""
+        with read_connection(self._engine) as connection:
+            member = connection.execute(
+                _MEMBER, {"case": case_id, "user": principal.user_id}
+            ).first()
+        if member is None:
+            raise not_found("case")
         if principal.role not in (ADMIN, LAWYER, FIELD):
             raise forbidden("Auditors read the log; they cannot add evidence.")
-        return case
 
     def evidence_cases(self, principal: Principal, sha256: str) -> list[str]:
         """The cases holding `sha256` that the principal may see it in (oldest first); a
@@ -209,4 +214,7 @@ _READABLE = (
     )
     .where(_INGESTS.c.sha256 == bindparam("sha"))
     .order_by(_INGESTS.c.event_index)
+)
+_MEMBER = sql_select(_MEMBERS.c.case_id).where(
+    _MEMBERS.c.case_id == bindparam("case"), _MEMBERS.c.user_id == bindparam("user")
 )

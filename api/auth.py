@@ -12,10 +12,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Table, bindparam
+from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
-from api.database import read_scope, session_scope
+from api.database import read_connection, read_scope, session_scope
 from api.ids import new_id
 from api.problems import Problem
 from api.sequencer import append_admin_event
@@ -239,23 +240,18 @@ def authenticate(
     digest = _bearer_digest(authorization)
     if digest is None:
         raise unauthorized("Send an API token as 'Authorization: Bearer <token>'.")
-    with read_scope(engine) as session:
-        row = session.exec(
-            select(ApiToken, User).join(User).where(ApiToken.token_sha256 == digest)
-        ).first()
+    with read_connection(engine) as connection:  # Core: every request starts here
+        row = connection.execute(_TOKEN, {"digest": digest}).first()
     if row is None:
         raise unauthorized("The API token is not valid.")
-    api_token, user = row
     # The lookup is by hash; compare again in constant time so timing says nothing.
-    if not hmac.compare_digest(api_token.token_sha256, digest):
+    if not hmac.compare_digest(row.token_sha256, digest):
         raise unauthorized("The API token is not valid.")
-    if api_token.revoked_at is not None or (
-        api_token.expires_at is not None and api_token.expires_at <= now
-    ):
+    if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
         raise unauthorized("The API token is not valid.")
-    principal = Principal(user_id=user.id, role=user.role, pseudonym=user.pseudonym or user.id)
+    principal = Principal(user_id=row.id, role=row.role, pseudonym=row.pseudonym or row.id)
     if cache is not None:
-        cache.put(digest, principal, api_token.expires_at)
+        cache.put(digest, principal, row.expires_at)
     return principal
 
 
@@ -274,3 +270,19 @@ def unauthorized(detail: str) -> Problem:
         type_="/problems/unauthorized",
         headers={"WWW-Authenticate": 'Bearer realm="custody"'},
     )
+
+
+_TOKENS: Table = ApiToken.__table__  # type: ignore[attr-defined]
+_USERS: Table = User.__table__  # type: ignore[attr-defined]
+_TOKEN = (
+    sql_select(
+        _TOKENS.c.token_sha256,
+        _TOKENS.c.revoked_at,
+        _TOKENS.c.expires_at,
+        _USERS.c.id,
+        _USERS.c.role,
+        _USERS.c.pseudonym,
+    )
+    .join(_USERS, _USERS.c.id == _TOKENS.c.user_id)
+    .where(_TOKENS.c.token_sha256 == bindparam("digest"))
+)

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, Table, bindparam, func
+from sqlalchemy import select as sql_select
 from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
-from api.database import read_scope
+from api.database import read_connection, read_scope
 from api.logstore import CHECKPOINT, LogStore, checkpoint_key
 from api.problems import Problem, not_found, problem_type
 from api.tables import CheckpointTimestamp, LogEvent, LogState
@@ -30,6 +32,7 @@ from custody.tsp import parse_response
 log = logging.getLogger("custody.log")
 CACHED_SUBTREES = 65_536  # (level, index) -> hash: 32 bytes each, a few MiB at most
 CACHED_BUNDLES = 64  # decoded entry bundles (up to 256 entries each)
+CACHED_TOKENS = 256  # parsed timestamp tokens, a few KiB each
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +63,8 @@ class LogService:
         # given width: receipts for one checkpoint share most of their work through these.
         self._subtrees: dict[tuple[int, int], bytes] = {}
         self._bundles: OrderedDict[Bundle, list[bytes]] = OrderedDict()
+        self._tokens: OrderedDict[tuple[int, str, int], StoredToken] = OrderedDict()
+        self._lock = threading.Lock()
 
     def published_size(self) -> int:
         """The size of the newest checkpoint the database knows to be published."""
@@ -156,39 +161,40 @@ class LogService:
         for row in rows:
             if row.status != STORED or row.gen_time is None:
                 pending.append(row.tsa)
-                continue
-            key = token_key(size, row.slot)
-            data = self.log_store.read(key)
-            reply = parse_response(data)
-            if reply.token is None:  # verified before it was stored: a tampered store
-                raise Problem(500, "Stored timestamp unreadable", f"{key} holds no token")
-            chain = row.chain_pem or ""
-            stored.append(
-                StoredToken(row.tsa, reply.token, chain, row.gen_time, key, row.slot, data)
-            )
+            else:
+                stored.append(self._stored_token(row))
         return Timestamps(size, tuple(stored), tuple(pending))
+
+    def _stored_token(self, row: CheckpointTimestamp) -> StoredToken:
+        """The token a `stored` row names, read and parsed once: the object is create-only."""
+        cache_key = (row.size, row.tsa, row.slot)
+        with self._lock:
+            token = self._tokens.get(cache_key)
+        if token is not None:
+            return token
+        key = token_key(row.size, row.slot)
+        data = self.log_store.read(key)
+        reply = parse_response(data)
+        if reply.token is None:  # verified before it was stored: a tampered store
+            raise Problem(500, "Stored timestamp unreadable", f"{key} holds no token")
+        assert row.gen_time is not None
+        token = StoredToken(
+            row.tsa, reply.token, row.chain_pem or "", row.gen_time, key, row.slot, data
+        )
+        with self._lock:
+            self._tokens[cache_key] = token
+            while len(self._tokens) > CACHED_TOKENS:
+                self._tokens.popitem(last=False)
+        return token
 
     def trusted_times(self, indices: Iterable[int]) -> dict[int, datetime | None]:
         """For each entry index: the earliest token time of the first checkpoint covering it
         (None while that checkpoint's timestamps are pending)."""
-        times: dict[int, datetime | None] = {}
-        with read_scope(self._engine) as session:
-            for index in set(indices):
-                first = session.exec(
-                    select(func.min(CheckpointTimestamp.size)).where(
-                        col(CheckpointTimestamp.size) > index
-                    )
-                ).one()
-                times[index] = (
-                    None
-                    if first is None
-                    else session.exec(
-                        select(func.min(CheckpointTimestamp.gen_time)).where(
-                            col(CheckpointTimestamp.size) == first
-                        )
-                    ).one()
-                )
-        return times
+        with read_connection(self._engine) as connection:
+            return {
+                index: connection.execute(_TRUSTED_TIME, {"index": index}).scalar()
+                for index in set(indices)
+            }
 
     def settled_through(self) -> int:
         """The largest size S such that every TSA has answered, failed, or is in backoff for
@@ -289,3 +295,13 @@ class SizeWatcher:
 
 def _bad_range(detail: str) -> Problem:
     return Problem(400, "Out of range", detail, type_=problem_type("out-of-range"))
+
+
+_STAMPS: Table = CheckpointTimestamp.__table__  # type: ignore[attr-defined]
+# The earliest token time of the first checkpoint with timestamps past an index, in one query.
+_TRUSTED_TIME = sql_select(func.min(_STAMPS.c.gen_time)).where(
+    _STAMPS.c.size
+    == sql_select(func.min(_STAMPS.c.size))
+    .where(_STAMPS.c.size > bindparam("index"))
+    .scalar_subquery()
+)
