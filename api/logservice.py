@@ -10,8 +10,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Engine, Table, bindparam, func
+from sqlalchemy import Engine, Row, Table, bindparam, func
 from sqlalchemy import select as sql_select
 from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
@@ -150,12 +151,8 @@ class LogService:
 
     def timestamps(self, size: int) -> Timestamps:
         """The stored RFC 3161 tokens over checkpoint `size`, and the TSAs still pending."""
-        with read_scope(self._engine) as session:
-            rows = session.exec(
-                select(CheckpointTimestamp)
-                .where(col(CheckpointTimestamp.size) == size)
-                .order_by(col(CheckpointTimestamp.slot))
-            ).all()
+        with read_connection(self._engine) as connection:  # Core: every receipt asks
+            rows = connection.execute(_TIMESTAMPS, {"size": size}).all()
         stored: list[StoredToken] = []
         pending: list[str] = []
         for row in rows:
@@ -165,7 +162,7 @@ class LogService:
                 stored.append(self._stored_token(row))
         return Timestamps(size, tuple(stored), tuple(pending))
 
-    def _stored_token(self, row: CheckpointTimestamp) -> StoredToken:
+    def _stored_token(self, row: Row[Any, Any, Any, Any, Any, Any]) -> StoredToken:
         """The token a `stored` row names, read and parsed once: the object is create-only."""
         cache_key = (row.size, row.tsa, row.slot)
         with self._lock:
@@ -177,7 +174,6 @@ class LogService:
         reply = parse_response(data)
         if reply.token is None:  # verified before it was stored: a tampered store
             raise Problem(500, "Stored timestamp unreadable", f"{key} holds no token")
-        assert row.gen_time is not None
         token = StoredToken(
             row.tsa, reply.token, row.chain_pem or "", row.gen_time, key, row.slot, data
         )
@@ -304,4 +300,16 @@ _TRUSTED_TIME = sql_select(func.min(_STAMPS.c.gen_time)).where(
     == sql_select(func.min(_STAMPS.c.size))
     .where(_STAMPS.c.size > bindparam("index"))
     .scalar_subquery()
+)
+_TIMESTAMPS = (
+    sql_select(
+        _STAMPS.c.size,
+        _STAMPS.c.tsa,
+        _STAMPS.c.slot,
+        _STAMPS.c.status,
+        _STAMPS.c.gen_time,
+        _STAMPS.c.chain_pem,
+    )
+    .where(_STAMPS.c.size == bindparam("size"))
+    .order_by(_STAMPS.c.slot)
 )
