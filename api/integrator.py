@@ -10,6 +10,7 @@ database index. Whatever is published first is a prefix of what comes next.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -35,7 +36,7 @@ log = logging.getLogger("custody.integrator")
 @dataclass(frozen=True, slots=True)
 class IntegratorConfig:
     batch_size: int
-    batch_delay: float  # seconds to gather more entries once some are pending
+    batch_delay: float  # least seconds between the starts of two publishes, while busy
     poll: float  # seconds between looks for new entries
     lease: float  # seconds a lease lasts without renewal
     retention: timedelta
@@ -56,7 +57,11 @@ class Integrator:
         clock: Callable[[], datetime],
         on_publish: Callable[[int], None] = lambda size: None,
         timestamp_targets: Sequence[tuple[str, int]] = (),
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        self._monotonic = monotonic
+        self._sleep = sleep
         self._on_publish = on_publish
         self._timestamp_targets = tuple(timestamp_targets)
         self._engine = engine
@@ -69,6 +74,7 @@ class Integrator:
         self._holder = new_id("i")
         self._size: int | None = None  # published size, known while we hold the lease
         self._renewed_at: datetime | None = None  # our clock when we last held the lease
+        self._last_publish = -math.inf  # monotonic seconds when the last publish began
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -116,9 +122,13 @@ class Integrator:
         entries = self._pending(self._size)
         if not entries:
             return False
-        if len(entries) < self._config.batch_size and self._config.batch_delay > 0:
-            time.sleep(self._config.batch_delay)  # gather a fuller batch: fewer checkpoints
+        # At most one checkpoint per batch delay while entries keep coming, to gather fuller
+        # batches; an entry after a quiet spell is published at once, not a delay later.
+        wait = self._last_publish + self._config.batch_delay - self._monotonic()
+        if len(entries) < self._config.batch_size and wait > 0:
+            self._sleep(wait)
             entries = self._pending(self._size)
+        self._last_publish = self._monotonic()
         self._publish(self._size, entries)
         return True
 

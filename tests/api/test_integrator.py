@@ -63,6 +63,9 @@ class FakeClock:
     def __call__(self) -> datetime:
         return self.now
 
+    def monotonic(self) -> float:
+        return self.now.timestamp()
+
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
 
@@ -184,7 +187,13 @@ def append(engine: Engine, count: int) -> None:
 
 
 def new_integrator(
-    engine: Engine, store: ObjectStore, clock: FakeClock, *, batch_size: int = BATCH_SIZE
+    engine: Engine,
+    store: ObjectStore,
+    clock: FakeClock,
+    *,
+    batch_size: int = BATCH_SIZE,
+    batch_delay: float = 0,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> Integrator:
     """An integrator as `api.app.compose` builds it: its own LogStore, as a new process has."""
     return Integrator(
@@ -196,11 +205,13 @@ def new_integrator(
         clock=clock,
         config=IntegratorConfig(
             batch_size=batch_size,
-            batch_delay=0,
+            batch_delay=batch_delay,
             poll=0.01,
             lease=LEASE,
             retention=timedelta(days=1),
         ),
+        monotonic=clock.monotonic,
+        sleep=sleep,
     )
 
 
@@ -587,3 +598,32 @@ def test_the_thread_integrates_and_releases_the_lease_on_stop(engine: Engine) ->
         integrator.stop()
     assert lease_holder(engine) is None
     assert_log_sound(engine, store, [], size=20)
+
+
+def test_checkpoints_are_spaced_by_the_batch_delay_only_while_entries_keep_coming(
+    engine: Engine,
+) -> None:
+    clock, slept = FakeClock(), []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.advance(seconds)
+
+    store = RecordingStore(MemoryObjectStore())
+    integrator = new_integrator(engine, store, clock, batch_delay=0.5, sleep=sleep)
+    append(engine, 1)
+    assert integrator.step() is True
+    assert slept == []  # the first entry after a quiet spell: published at once
+    clock.advance(0.2)
+    append(engine, 3)
+    assert integrator.step() is True
+    assert slept == [pytest.approx(0.3)]  # busy: waits out the rest of the delay, gathering
+    assert log_service(engine, store).published_size() == 4
+    clock.advance(0.5)
+    append(engine, 1)
+    assert integrator.step() is True
+    assert slept == [pytest.approx(0.3)]  # a full delay since the last publish: no wait
+    append(engine, BATCH_SIZE)
+    assert integrator.step() is True
+    assert slept == [pytest.approx(0.3)]  # a full batch never waits
+    assert_log_sound(engine, store, [], size=5 + BATCH_SIZE)
