@@ -28,7 +28,7 @@ from storage.streams import HashedFile
 BATCH_BYTES = 1024 * 1024  # hand the workers ~1 MiB at a time: few thread hand-offs
 QUEUE_BATCHES = 16  # at most ~16 MiB in flight per upload
 # Flush to disk as the upload goes, so the fsync before acknowledging has little left to do.
-SYNC_EVERY_BYTES = 64 * 1024 * 1024
+SYNC_EVERY_BYTES = 8 * 1024 * 1024
 # An in-memory upload this small is hashed on the event loop (~0.1 ms): no thread hop.
 INLINE_HASH_BYTES = 256 * 1024
 IOV_MAX = 1024  # POSIX's minimum is 16; Linux allows 1024 buffers per writev
@@ -100,7 +100,8 @@ class Stager:
         self._batch: Batch = []
         self._batch_bytes = 0
         self._workers: tuple[_Worker, ...] = ()  # started by the first full batch
-        self._unsynced = 0
+        self._unsynced = 0  # bytes written since the last fdatasync
+        self._synced = 0  # bytes made durable (and dropped from the page cache) so far
 
     async def feed(self, chunk: bytes) -> None:
         if not chunk:
@@ -194,7 +195,12 @@ class Stager:
         self._unsynced += total
         if self._unsynced >= SYNC_EVERY_BYTES:
             os.fdatasync(fd)
-            self._unsynced = 0
+            # Written and durable: let the kernel drop these pages now rather than keep a
+            # large upload in the page cache, pushing out what is worth keeping there. The
+            # next batches then reuse pages just freed instead of claiming fresh memory.
+            end = self._synced + self._unsynced
+            os.posix_fadvise(fd, self._synced, end - self._synced, os.POSIX_FADV_DONTNEED)
+            self._synced, self._unsynced = end, 0
 
     def _stop_workers(self) -> None:
         for worker in self._workers:

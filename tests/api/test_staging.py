@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from api.staging import BATCH_BYTES, Stager, UploadTooLargeError
+from api.staging import BATCH_BYTES, IOV_MAX, Stager, UploadTooLargeError
 from custody.media import SNIFF_BYTES
 
 
@@ -88,3 +88,31 @@ def test_disk_error_reaches_the_producer(tmp_path: Path) -> None:
 
     asyncio.run(run())
     assert list(tmp_path.iterdir()) == []
+
+
+def test_short_writes_and_tiny_chunks_still_stage_every_byte(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writev that writes less than asked (allowed by POSIX) is completed, and a batch of
+    more chunks than one writev takes is written as one buffer; both cross the sync size."""
+    real_writev = os.writev
+
+    def short_writev(fd: int, buffers: list[bytes]) -> int:
+        return real_writev(fd, [b[: len(b) // 2] for b in buffers[:1]])
+
+    monkeypatch.setattr(os, "writev", short_writev)
+    monkeypatch.setattr("api.staging.SYNC_EVERY_BYTES", BATCH_BYTES)
+    chunks = [os.urandom(BATCH_BYTES), *(os.urandom(100) for _ in range(3 * IOV_MAX))]
+    chunks += [os.urandom(BATCH_BYTES)]
+    data = b"".join(chunks)
+
+    async def run() -> None:
+        stager = Stager(tmp_path, algorithms=set(), max_bytes=len(data))
+        for chunk in chunks:
+            await stager.feed(chunk)
+        staged = await stager.finish()
+        assert staged.path.read_bytes() == data
+        assert staged.digests == {"sha256": hashlib.sha256(data).hexdigest()}
+        stager.discard()
+
+    asyncio.run(run())
