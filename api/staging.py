@@ -25,8 +25,8 @@ from custody.digests import MultiHasher
 from custody.media import SNIFF_BYTES
 from storage.streams import HashedFile
 
-BATCH_BYTES = 1024 * 1024  # hand the workers ~1 MiB at a time: few thread hand-offs
-QUEUE_BATCHES = 16  # at most ~16 MiB in flight per upload
+BATCH_BYTES = 2 * 1024 * 1024  # hand the workers ~2 MiB at a time: few thread hand-offs
+QUEUE_BATCHES = 8  # at most ~16 MiB in flight per upload
 # Flush to disk as the upload goes, so the fsync before acknowledging has little left to do.
 SYNC_EVERY_BYTES = 8 * 1024 * 1024
 # An in-memory upload this small is hashed on the event loop (~0.1 ms): no thread hop.
