@@ -55,7 +55,8 @@ def run_audit(
         log,
         verifier,
         seen=seen,
-        open_original=log.open_original if check_originals else None,
+        open_sealed=log.open_sealed if check_originals else None,
+        sealed_kinds=log.sealed_kinds,
         timestamps=policy,
     )
     if report.ok:
@@ -72,6 +73,9 @@ def report_json(report: AuditReport, state_path: Path) -> str:
         "tiles": report.tiles,
         "checkpoints": report.checkpoints,
         "originals": report.originals,
+        "sidecars": report.sidecars,
+        "copies": report.copies,
+        "unchecked": report.unchecked,
         "timestamps": {
             "checked": report.timestamps_checked,
             "valid": report.timestamps,
@@ -90,8 +94,14 @@ def report_text(report: AuditReport, state_path: Path) -> str:
     lines.append(
         f"{verdict}. Log size {report.size}, root {report.root.hex()}; checked {report.entries} "
         f"entries, {report.tiles} tiles, {report.checkpoints} archived checkpoints, "
-        f"{report.originals} originals."
+        f"{report.originals} originals, {report.sidecars} metadata sidecars, "
+        f"{report.copies} sharing copies."
     )
+    if report.unchecked:
+        lines.append(
+            f"Not re-hashed, this source cannot read them as stored: {', '.join(report.unchecked)}"
+            " (audit the object store itself for those)."
+        )
     if report.timestamps_checked:
         lines.append(
             f"Timestamps: {report.timestamps} valid RFC 3161 token(s), of which "

@@ -194,7 +194,12 @@ def audit(
     token: Annotated[
         str | None, typer.Option(envvar="CUSTODY_TOKEN", help="API token (http sources)")
     ] = None,
-    originals: Annotated[bool, typer.Option(help="re-hash every original the log names")] = True,
+    originals: Annotated[
+        bool,
+        typer.Option(
+            help="re-hash every original, metadata sidecar and sharing copy the log names"
+        ),
+    ] = True,
     timestamps: Annotated[
         bool, typer.Option(help="verify every RFC 3161 token over every checkpoint")
     ] = True,

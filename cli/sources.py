@@ -11,11 +11,18 @@ import urllib.request
 from pathlib import Path
 from typing import BinaryIO
 
+from custody.audit import COPY, ORIGINAL, SEALED_KINDS, SIDECAR
 from storage import ObjectNotFoundError, ObjectStore
 from storage.local import LocalObjectStore
 from storage.s3 import S3ObjectStore
 
-ORIGINALS = "originals/sha256"
+# Where the service seals what the log names, by content address (see api.evidence,
+# api.sidecar, api.copies): <prefix>/<first two hex digits>/<sha256>.
+SEALED_PREFIXES = {
+    ORIGINAL: "originals/sha256",
+    SIDECAR: "metadata/sha256",
+    COPY: "copies/sha256",
+}
 HTTP_TIMEOUT = 60
 MAX_PROBED_SLOTS = 16  # TSAs per checkpoint an HTTP source looks for without a listing
 
@@ -54,9 +61,13 @@ class StoreSource:
                 found.append((key, data))
         return found
 
-    def open_original(self, sha256: str) -> BinaryIO | None:
+    @property
+    def sealed_kinds(self) -> tuple[str, ...]:
+        return SEALED_KINDS
+
+    def open_sealed(self, kind: str, sha256: str) -> BinaryIO | None:
         try:
-            return self._store.open(f"{ORIGINALS}/{sha256[:2]}/{sha256}")
+            return self._store.open(f"{SEALED_PREFIXES[kind]}/{sha256[:2]}/{sha256}")
         except ObjectNotFoundError:
             return None
 
@@ -94,10 +105,15 @@ class HttpSource:
             found.append((f"checkpoints/{size}.tsr.{slot}", reply))
         return found
 
-    def open_original(self, sha256: str) -> BinaryIO | None:
-        if not self._token:
-            return None
-        data = self._get(f"/v1/evidence/{sha256}/content", auth=True)
+    @property
+    def sealed_kinds(self) -> tuple[str, ...]:
+        """Originals and copies, through the API with a token of a member who may read them;
+        the API serves a sidecar's values, not its sealed bytes, so those cannot be re-hashed."""
+        return (ORIGINAL, COPY) if self._token else ()
+
+    def open_sealed(self, kind: str, sha256: str) -> BinaryIO | None:
+        path = {ORIGINAL: f"/v1/evidence/{sha256}/content", COPY: f"/v1/copies/{sha256}/content"}
+        data = self._get(path[kind], auth=True)
         return io.BytesIO(data) if data is not None else None
 
     def _get(self, path: str, *, auth: bool) -> bytes | None:

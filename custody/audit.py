@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
@@ -23,12 +23,16 @@ from custody.note import Verifier
 from custody.tiles import Bundle, Tile, bundle_path, decode_bundle, tile_path
 
 __all__ = [
+    "COPY",
+    "ORIGINAL",
     "READ_CHUNK",
+    "SEALED_KINDS",
+    "SIDECAR",
     "WIDTH",
     "AuditReport",
     "Failure",
     "LogSource",
-    "OpenOriginal",
+    "OpenSealed",
     "SeenCheckpoint",
     "TimestampPolicy",
     "TimestampSource",
@@ -49,7 +53,12 @@ class LogSource(Protocol):
     def archived_sizes(self) -> list[int]: ...
 
 
-OpenOriginal = Callable[[str], BinaryIO | None]  # sha256 hex -> stream, None if absent
+# What the log names and the store seals under its SHA-256: originals (`ingested`), their
+# metadata sidecars (`ingested`, metadata.sha256) and sharing copies (`derived`).
+ORIGINAL, SIDECAR, COPY = "original", "metadata sidecar", "sharing copy"
+SEALED_KINDS = (ORIGINAL, SIDECAR, COPY)
+# (kind, sha256 hex) -> stream, None if absent
+OpenSealed = Callable[[str, str], BinaryIO | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +85,9 @@ class AuditReport:
     tiles: int = 0
     checkpoints: int = 0
     originals: int = 0
+    sidecars: int = 0
+    copies: int = 0
+    unchecked: list[str] = field(default_factory=list)  # sealed kinds the source cannot read
     timestamps: int = 0  # tokens that verify against their checkpoint
     timestamps_untrusted: int = 0  # of those, TSAs outside the trust anchors given
     timestamps_missing: list[int] = field(default_factory=list)  # sizes without a valid token
@@ -95,11 +107,13 @@ def audit_log(
     verifier: Verifier,
     *,
     seen: SeenCheckpoint | None = None,
-    open_original: OpenOriginal | None = None,
+    open_sealed: OpenSealed | None = None,
+    sealed_kinds: Collection[str] = SEALED_KINDS,
     timestamps: TimestampPolicy | None = None,
 ) -> AuditReport:
     """Audit the log `source` holds against the log key `verifier`; with `timestamps`, also
-    every RFC 3161 token over every archived checkpoint (`source` is then a TimestampSource).
+    every RFC 3161 token over every archived checkpoint (`source` is then a TimestampSource);
+    with `open_sealed`, the fixity of every object of `sealed_kinds` the entries name.
     """
     report = AuditReport()
     checkpoint = _open(source, "checkpoint", verifier, report)
@@ -121,8 +135,12 @@ def audit_log(
     _compare_roots(walk, checkpoint, archived, seen, report)
     if timestamps is not None:
         check_timestamps(source, sorted(archived), timestamps, report)
-    if open_original is not None:
-        _check_originals(walk.subjects, open_original, report)
+    if open_sealed is not None:
+        for kind in SEALED_KINDS:
+            if kind in sealed_kinds:
+                _check_sealed(kind, walk.sealed[kind], open_sealed, report)
+            elif walk.sealed[kind]:
+                report.unchecked.append(kind)
     return report
 
 
@@ -202,7 +220,10 @@ def _archived(
 @dataclass
 class _Walk:
     roots: dict[int, bytes] = field(default_factory=dict)  # recomputed, at the sizes asked
-    subjects: dict[str, int] = field(default_factory=dict)  # sha256 -> size, ingested
+    # kind -> sha256 -> size (None where the entry gives none: a sidecar)
+    sealed: dict[str, dict[str, int | None]] = field(
+        default_factory=lambda: {kind: {} for kind in SEALED_KINDS}
+    )
     unread: set[int] = field(default_factory=set)  # bundles whose entries are unknown
     leaves: list[_LeafMismatch] = field(default_factory=list)
 
@@ -225,7 +246,7 @@ def _walk(source: LogSource, size: int, report: AuditReport, sizes: set[int]) ->
     walk.roots[0] = frontier.root()
     for start in range(0, size, WIDTH):
         bundle = Bundle(start // WIDTH, min(WIDTH, size - start))
-        leaves = _bundle_leaves(source, bundle, start, report, walk.subjects)
+        leaves = _bundle_leaves(source, bundle, start, report, walk.sealed)
         if leaves is None:
             walk.unread.add(bundle.index)
             leaves = [bytes(32)] * bundle.width
@@ -243,7 +264,11 @@ def _walk(source: LogSource, size: int, report: AuditReport, sizes: set[int]) ->
 
 
 def _bundle_leaves(
-    source: LogSource, bundle: Bundle, start: int, report: AuditReport, subjects: dict[str, int]
+    source: LogSource,
+    bundle: Bundle,
+    start: int,
+    report: AuditReport,
+    sealed: dict[str, dict[str, int | None]],
 ) -> list[bytes] | None:
     """The leaf hashes of one bundle's entries; None where the bundle is unreadable."""
     path = bundle_path(bundle)
@@ -260,7 +285,7 @@ def _bundle_leaves(
         report.fail(path, "wrong number of entries", str(bundle.width), str(len(entries)))
         entries = (entries + [b""] * bundle.width)[: bundle.width]
     for offset, entry in enumerate(entries):
-        _note_subject(entry, start + offset, report, subjects)
+        _note_sealed(entry, start + offset, report, sealed)
     return [leaf_hash(entry) for entry in entries]
 
 
@@ -285,23 +310,35 @@ def _name_changed_entries(walk: _Walk, report: AuditReport) -> None:
         )
 
 
-def _note_subject(entry: bytes, index: int, report: AuditReport, subjects: dict[str, int]) -> None:
+def _note_sealed(
+    entry: bytes, index: int, report: AuditReport, sealed: dict[str, dict[str, int | None]]
+) -> None:
+    """Note the sealed objects an entry names: an ingest's original and its metadata
+    sidecar, a sharing copy's bytes."""
     try:
         event = decode_entry(entry)
     except CustodyError as exc:
         report.fail(f"entry {index}", f"not a canonical custody event: {exc}")
         return
-    if event.get("type") != "ingested":
+    kind = event.get("type")
+    if kind not in ("ingested", "derived"):
         return
     subject = event.get("subject")
     sha256, size = (
         (subject.get("sha256"), subject.get("size")) if isinstance(subject, dict) else ("", "")
     )
-    # A changed entry must be a failure, not a crash, nor a path to open outside originals.
+    # A changed entry must be a failure, not a crash, nor a path to open outside the store.
     if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256) or type(size) is not int:
-        report.fail(f"entry {index}", "an ingested event without its subject's sha256 and size")
+        report.fail(f"entry {index}", f"a {kind} event without its subject's sha256 and size")
         return
-    subjects.setdefault(sha256, size)
+    sealed[ORIGINAL if kind == "ingested" else COPY].setdefault(sha256, size)
+    metadata = event.get("metadata")
+    if kind == "ingested" and metadata is not None:
+        sidecar = metadata.get("sha256") if isinstance(metadata, dict) else None
+        if not isinstance(sidecar, str) or not _SHA256.fullmatch(sidecar):
+            report.fail(f"entry {index}", "an ingested event whose metadata sha256 is malformed")
+            return
+        sealed[SIDECAR].setdefault(sidecar, None)
 
 
 class _TileChecker:
@@ -359,13 +396,15 @@ class _TileChecker:
                 self._leaves.append(_LeafMismatch(index, tile, stored, recomputed))
 
 
-def _check_originals(
-    subjects: dict[str, int], open_original: OpenOriginal, report: AuditReport
+def _check_sealed(
+    kind: str, objects: dict[str, int | None], open_sealed: OpenSealed, report: AuditReport
 ) -> None:
-    for sha256, size in sorted(subjects.items()):
-        report.originals += 1
-        where = f"original {sha256}"
-        stream = open_original(sha256)
+    """Re-hash every stored object of `kind`: it must hash to its name (and have its size)."""
+    counted = {ORIGINAL: "originals", SIDECAR: "sidecars", COPY: "copies"}[kind]
+    for sha256, size in sorted(objects.items()):
+        setattr(report, counted, getattr(report, counted) + 1)
+        where = f"{kind} {sha256}"
+        stream = open_sealed(kind, sha256)
         if stream is None:
             report.fail(where, "missing from the object store")
             continue
@@ -374,11 +413,12 @@ def _check_originals(
             while chunk := stream.read(READ_CHUNK):
                 digest.update(chunk)
                 length += len(chunk)
-        if digest.hexdigest() != sha256 or length != size:
+        if digest.hexdigest() != sha256 or (size is not None and length != size):
+            want = f"sha256 {sha256}" + (f", {size} bytes" if size is not None else "")
             report.fail(
                 where,
                 "fixity: stored bytes differ",
-                f"sha256 {sha256}, {size} bytes",
+                want,
                 f"sha256 {digest.hexdigest()}, {length} bytes",
             )
 

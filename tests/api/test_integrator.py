@@ -261,7 +261,7 @@ def assert_log_sound(
     engine: Engine, store: RecordingStore, before: list[bytes], *, size: int
 ) -> None:
     """The log of `size` audits clean and agrees with every receipt and checkpoint ever given."""
-    report = audit_log(StoreSource(store, PREFIX), VERIFIER, open_original=None)
+    report = audit_log(StoreSource(store, PREFIX), VERIFIER)
     assert report.ok, list(iter_failures(report))
     assert (report.size, report.entries) == (size, size)
     leaves = [leaf_hash(entry) for entry in db_entries(engine)]

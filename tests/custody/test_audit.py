@@ -12,9 +12,19 @@ from typing import BinaryIO
 import pytest
 import rfc8785
 
-from custody.audit import AuditReport, Failure, SeenCheckpoint, audit_log, iter_failures
+from custody.audit import (
+    COPY,
+    ORIGINAL,
+    SEALED_KINDS,
+    SIDECAR,
+    AuditReport,
+    Failure,
+    SeenCheckpoint,
+    audit_log,
+    iter_failures,
+)
 from custody.checkpoint import Checkpoint, sign_checkpoint
-from custody.events import Subject, encode_entry, ingested
+from custody.events import Derivation, Subject, derived, encode_entry, ingested
 from custody.merkle import empty_root, leaf_hash
 from custody.note import Signer, generate_signer
 from custody.tiles import (
@@ -59,14 +69,23 @@ class Log:
     originals: dict[str, bytes] = field(default_factory=dict)
     entries: list[bytes] = field(default_factory=list)
     roots: dict[int, bytes] = field(default_factory=dict)
+    sidecars: dict[str, bytes] = field(default_factory=dict)
+    copies: dict[str, bytes] = field(default_factory=dict)
 
-    def open_original(self, sha256: str) -> BinaryIO | None:
-        data = self.originals.get(sha256)
+    def open_sealed(self, kind: str, sha256: str) -> BinaryIO | None:
+        sealed = {ORIGINAL: self.originals, SIDECAR: self.sidecars, COPY: self.copies}[kind]
+        data = sealed.get(sha256)
         return io.BytesIO(data) if data is not None else None
 
-    def audit(self, seen: SeenCheckpoint | None = None) -> AuditReport:
+    def audit(
+        self, seen: SeenCheckpoint | None = None, kinds: tuple[str, ...] = SEALED_KINDS
+    ) -> AuditReport:
         return audit_log(
-            self.source, self.signer.verifier(), seen=seen, open_original=self.open_original
+            self.source,
+            self.signer.verifier(),
+            seen=seen,
+            open_sealed=self.open_sealed,
+            sealed_kinds=kinds,
         )
 
     def sign(self, size: int, root: bytes, signer: Signer | None = None) -> bytes:
@@ -86,16 +105,33 @@ def file_bytes(index: int, salt: str) -> bytes:
     return f"{salt} evidence file {n}\n".encode()
 
 
-def make_entry(index: int, data: bytes) -> bytes:
+def is_copy(index: int) -> bool:
+    """Every 20th entry records a sharing copy (never one of the re-ingests)."""
+    return index % 20 == 7
+
+
+def sidecar_bytes(index: int) -> bytes | None:
+    """Every 10th ingest has a sealed metadata sidecar."""
+    return f'{{"sidecar": {index}}}'.encode() if index % 10 == 3 else None
+
+
+def make_entry(index: int, data: bytes, sidecar: bytes | None = None) -> bytes:
     subject = Subject(hashlib.sha256(data).hexdigest(), len(data), "text/plain")
-    event = ingested(
-        event_id=f"e{index:05d}",
-        time=T0 + timedelta(seconds=index),
-        actor="u1",
-        case=f"c{index % 2}",
-        subject=subject,
-    )
-    return encode_entry(event)
+    common = {
+        "event_id": f"e{index:05d}",
+        "time": T0 + timedelta(seconds=index),
+        "actor": "u1",
+        "case": f"c{index % 2}",
+        "subject": subject,
+    }
+    if is_copy(index):
+        made_from = hashlib.sha256(file_bytes(index - 1, "")).hexdigest()
+        derivation = Derivation(
+            made_from, "share/1", "jpeg/1", ("GPS",), "jpeg-frame-tables-scans", "0" * 64
+        )
+        return encode_entry(derived(**common, derivation=derivation))  # type: ignore[arg-type]
+    sidecar_sha256 = hashlib.sha256(sidecar).hexdigest() if sidecar else None
+    return encode_entry(ingested(**common, sidecar=sidecar_sha256))  # type: ignore[arg-type]
 
 
 def build_log(
@@ -117,8 +153,12 @@ def build_log(
         new = []
         for index in range(len(log.entries), len(log.entries) + count):
             data = file_bytes(index, salt)
-            log.originals[hashlib.sha256(data).hexdigest()] = data
-            new.append(make_entry(index, data))
+            sidecar = sidecar_bytes(index)
+            sealed = log.copies if is_copy(index) else log.originals
+            sealed[hashlib.sha256(data).hexdigest()] = data
+            if sidecar is not None:
+                log.sidecars[hashlib.sha256(sidecar).hexdigest()] = sidecar
+            new.append(make_entry(index, data, sidecar))
         result = integrate(
             old_size=len(log.entries), new_entries=new, read_tile=read_tile, read_bundle=read_bundle
         )
@@ -142,6 +182,7 @@ def log(pristine: Log) -> Log:
     copy = Log(MemorySource(), pristine.signer, dict(pristine.originals), list(pristine.entries))
     copy.source.objects = dict(pristine.source.objects)
     copy.roots = dict(pristine.roots)
+    copy.sidecars, copy.copies = dict(pristine.sidecars), dict(pristine.copies)
     return copy
 
 
@@ -177,7 +218,10 @@ def test_a_clean_log_passes_with_exact_counts(log: Log) -> None:
     assert report.entries == SIZE
     assert report.tiles == 4  # tile/0/000, tile/0/001, tile/0/002.p/88, tile/1/000.p/2
     assert report.checkpoints == 5  # checkpoints/0, 1, 256, 300 and 600
-    assert report.originals == len(log.originals) == SIZE - SIZE // DUPLICATE_EVERY
+    assert report.originals == len(log.originals) == SIZE - SIZE // DUPLICATE_EVERY - SIZE // 20
+    assert report.copies == len(log.copies) == SIZE // 20
+    assert report.sidecars == len(log.sidecars) == SIZE // 10
+    assert report.unchecked == []
 
 
 def test_a_clean_log_passes_against_what_the_auditor_saw_before(log: Log) -> None:
@@ -263,7 +307,7 @@ def test_a_truncated_bundle_is_named(log: Log) -> None:
 
 
 def test_a_changed_byte_in_an_original_fails_fixity(log: Log) -> None:
-    sha256 = hashlib.sha256(file_bytes(7, "")).hexdigest()
+    sha256 = hashlib.sha256(file_bytes(8, "")).hexdigest()
     log.originals[sha256] = flip(log.originals[sha256], 0)
     failure = only(log.audit(), f"original {sha256}")
     assert "fixity" in failure.problem
@@ -418,3 +462,41 @@ def test_without_originals_fixity_is_not_checked(log: Log) -> None:
     report = audit_log(log.source, log.signer.verifier())
     assert report.ok
     assert report.originals == 0
+
+
+# --- sidecars and sharing copies -----------------------------------------------------------
+
+
+def test_a_changed_sharing_copy_fails_fixity(log: Log) -> None:
+    sha256 = hashlib.sha256(file_bytes(27, "")).hexdigest()
+    log.copies[sha256] = flip(log.copies[sha256], 3)
+    failure = only(log.audit(), f"sharing copy {sha256}")
+    assert failure.problem == "fixity: stored bytes differ"
+    assert failure.expected == f"sha256 {sha256}, {len(file_bytes(27, ''))} bytes"
+
+
+def test_a_changed_or_deleted_metadata_sidecar_is_named(log: Log) -> None:
+    changed, deleted = (hashlib.sha256(sidecar_bytes(n) or b"").hexdigest() for n in (13, 23))
+    log.sidecars[changed] = log.sidecars[changed] + b" "
+    del log.sidecars[deleted]
+    report = log.audit()
+    assert {f.where: f.problem for f in report.failures} == {
+        f"metadata sidecar {changed}": "fixity: stored bytes differ",
+        f"metadata sidecar {deleted}": "missing from the object store",
+    }
+
+
+def test_a_source_that_cannot_read_sidecars_says_so_instead_of_failing(log: Log) -> None:
+    log.sidecars.clear()
+    report = log.audit(kinds=(ORIGINAL, COPY))
+    assert report.ok, list(iter_failures(report))
+    assert (report.sidecars, report.unchecked) == (0, [SIDECAR])
+
+
+def test_a_malformed_sidecar_hash_in_an_entry_is_named(log: Log) -> None:
+    event = json.loads(log.entries[3])
+    event["metadata"] = {"sha256": "../../../etc/passwd"}
+    entries = decode_bundle(log.source.objects["tile/entries/000"])
+    entries[3] = rfc8785.dumps(event)
+    log.source.objects["tile/entries/000"] = encode_bundle(entries)
+    assert "metadata sha256 is malformed" in named(log.audit(), "entry 3")[0].problem

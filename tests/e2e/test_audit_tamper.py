@@ -24,6 +24,7 @@ from custody.note import Verifier, generate_signer, parse_vkey
 from custody.tiles import decode_bundle
 from tests.e2e.conftest import base_env
 from tests.e2e.servers import Service, custody_cli, running_service
+from tests.e2e.test_copies import GPS_PHOTO
 from tests.e2e.test_ingest import new_case
 
 ENTRIES = 300  # one full tile (tile/0/000) and a partial one (tile/0/001.p/44) at level 0
@@ -187,6 +188,24 @@ def deleted_original(objects: Path, log: PublishedLog) -> str:
     return f"original {log.original(42).rsplit('/', 1)[1]}"
 
 
+def sealed_sidecar(objects: Path) -> Path:
+    """The one metadata sidecar of the log's text files (they share their empty metadata)."""
+    (sidecar,) = (p for p in (objects / "metadata/sha256").rglob("*") if p.is_file())
+    return sidecar
+
+
+def sidecar_byte(objects: Path, _: PublishedLog) -> str:
+    sidecar = sealed_sidecar(objects)
+    flip_byte(sidecar, 5)
+    return f"metadata sidecar {sidecar.name}"
+
+
+def deleted_sidecar(objects: Path, _: PublishedLog) -> str:
+    sidecar = sealed_sidecar(objects)
+    sidecar.unlink()
+    return f"metadata sidecar {sidecar.name}"
+
+
 def deleted_latest_archive(objects: Path, log: PublishedLog) -> str:
     (objects / f"log/checkpoints/{ENTRIES}").unlink()
     return f"checkpoints/{ENTRIES}"
@@ -214,6 +233,8 @@ TAMPERS = [
     deleted(PARTIAL_BUNDLE),
     deleted("log/checkpoint"),
     deleted_original,
+    sidecar_byte,
+    deleted_sidecar,
     deleted_latest_archive,
     checkpoint_another_key,
     archive_another_key,
@@ -229,6 +250,7 @@ def test_the_clean_copy_passes_and_saves_the_state(
     assert report["ok"] is True
     assert report["failures"] == []
     assert (report["size"], report["entries"], report["originals"]) == (ENTRIES, ENTRIES, FILES)
+    assert (report["sidecars"], report["copies"], report["unchecked"]) == (1, 0, [])
     assert report["tiles"] == 3  # tile/0/000, tile/0/001.p/44, tile/1/000.p/1
     assert report["checkpoints"] == len(archived_sizes(objects))
     # Every archived checkpoint carries a valid RFC 3161 token of the built-in TSA.
@@ -400,3 +422,39 @@ def test_a_directory_that_is_not_a_store_fails_naming_the_checkpoint(
     code, report = audit(published, tmp_path, tmp_path / "state.json")
     assert code == 1
     assert failures_at(report, "checkpoint")[0]["problem"] == "missing"
+
+
+@pytest.mark.skipif(not GPS_PHOTO.exists(), reason="../shared/corpus is absent")
+def test_a_changed_sharing_copy_and_a_missing_metadata_sidecar_are_named(
+    tmp_path: Path,
+) -> None:
+    """Fixity covers everything the log names: the photo's sealed metadata (its GPS position)
+    and the sharing copy made from it, not only the original."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    with running_service(base_env(data_dir), data_dir) as service, service.client() as client:
+        case = new_case(client)
+        ingest = client.put(f"/v1/cases/{case}/evidence", content=GPS_PHOTO.read_bytes())
+        assert ingest.status_code == 201, ingest.text
+        sidecar = ingest.json()["metadata"]["sha256"]
+        made = client.post(f"/v1/evidence/{ingest.json()['sha256']}/copies", json={})
+        assert made.status_code == 201, made.text
+        copy = made.json()["sha256"]
+        vkey = client.get("/v1/log/vkey").text.strip()
+        wait_for_size(service, parse_vkey(vkey), made.json()["index"] + 1)
+    log = PublishedLog(data_dir, {}, "", vkey, [])
+    objects = data_dir / "objects"
+    code, report = audit(log, objects, tmp_path / "clean.json")
+    assert code == 0, report["failures"]
+    assert (report["originals"], report["sidecars"], report["copies"]) == (1, 1, 1)
+
+    flip_byte(objects / f"copies/sha256/{copy[:2]}/{copy}", 200)
+    (objects / f"metadata/sha256/{sidecar[:2]}/{sidecar}").unlink()
+    code, report = audit(log, objects, tmp_path / "tampered.json")
+    assert code == 1
+    assert failures_at(report, f"sharing copy {copy}")[0]["problem"] == (
+        "fixity: stored bytes differ"
+    )
+    assert failures_at(report, f"metadata sidecar {sidecar}")[0]["problem"] == (
+        "missing from the object store"
+    )
