@@ -12,10 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from api.staging import BATCH_BYTES
 from tests.e2e.servers import Service, running_service
 from tests.e2e.test_ingest import assert_problem, event_count, new_case
 
-LIMIT = 1024 * 1024
+LIMIT = 2 * BATCH_BYTES  # more than one batch: uploads near the limit are staged on disk
 
 
 @pytest.fixture
