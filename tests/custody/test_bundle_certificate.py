@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from fontTools.ttLib import TTFont
 from pypdf import PdfReader
 
-from custody.bundle.certificate import DEFAULT_FONT_DIR, render_certificate
+from custody.bundle.certificate import DEFAULT_FONT_DIR, _needs_shaping, render_certificate
 from custody.bundle.model import Contents
 from custody.errors import BundleError
 from tests.custody.test_bundle_documents import make_bag, make_contents, sha256
@@ -74,8 +75,31 @@ def test_certificate_embeds_dejavu_and_draws_arabic_letters() -> None:
     assert any("DejaVuSansMono" in name for name in fonts)
     assert not any("Helvetica" in name for name in fonts)
     text = text_of(pdf)
-    # Arabic is reordered for display, so look for its letters rather than the string.
-    assert set("صورةالدليل") <= set(text)
+    assert ARABIC.removesuffix(".jpg") in text  # shaped runs keep their logical order
+    # Shaped, the letters join: the subset holds the contextual forms HarfBuzz chose for
+    # "صورة الدليل" (initial ص, final و; initial ل, final د, medial ي, final ل).
+    joined = {"uniFEBB", "uniFEEE", "uniFEDF", "uniFEAA", "uniFEF4", "uniFEDE"}
+    assert joined <= glyph_names(reader, "DejaVuSansBook")
+
+
+def glyph_names(reader: PdfReader, font: str) -> set[str]:
+    """The glyphs of the embedded subset of `font` in the certificate."""
+    for page in reader.pages:
+        for ref in page["/Resources"]["/Font"].values():
+            embedded = ref.get_object()
+            if str(embedded["/BaseFont"]).endswith(f"+{font}"):
+                descendant = embedded["/DescendantFonts"][0].get_object()
+                data = descendant["/FontDescriptor"]["/FontFile2"].get_object().get_data()
+                return set(TTFont(io.BytesIO(data)).getGlyphOrder())
+    raise AssertionError(f"{font} is not embedded")
+
+
+def test_only_lines_that_need_it_are_shaped() -> None:
+    assert _needs_shaping(ARABIC)
+    assert _needs_shaping("תמונה.jpg")  # Hebrew: right to left
+    assert _needs_shaping("Cafe\u0301.jpg")  # a combining accent
+    assert not _needs_shaping(CYRILLIC)
+    assert not _needs_shaping("Exhibit 1: photo.jpg, 2026-03-01 09:30 UTC")
 
 
 def test_core_font_fallback_replaces_what_latin1_lacks(tmp_path: Path) -> None:
