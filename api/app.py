@@ -71,6 +71,7 @@ def create_app(
         app.state.context = context
         watching = asyncio.create_task(context.watcher.run(), name="custody-size-watcher")
         stamps = asyncio.create_task(context.stamp_watcher.run(), name="custody-stamp-watcher")
+        resuming = asyncio.create_task(_resume_exports(context), name="custody-export-resumer")
         if settings.integrator_enabled:
             context.integrator.start()
             context.timestamper.start()
@@ -81,7 +82,7 @@ def create_app(
             await run_in_threadpool(context.integrator.stop)
         await run_in_threadpool(context.exports.close)
         await run_in_threadpool(context.evidence.close)
-        for task in (watching, stamps):
+        for task in (watching, stamps, resuming):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -99,6 +100,19 @@ def create_app(
     app.include_router(log_routes.raw)
     app.include_router(tsa_routes.metrics)
     return app
+
+
+async def _resume_exports(context: AppContext) -> None:
+    """Build again, now and then, the exports whose build was interrupted (until cancelled)."""
+    interval = max(1.0, context.settings.export_stale_seconds / 2)
+    while True:
+        try:
+            await run_in_threadpool(
+                context.exports.resume_interrupted, context.bundler.build, now=context.clock()
+            )
+        except Exception:  # a database hiccup must not end the resumer
+            log.exception("could not look for interrupted exports")
+        await asyncio.sleep(interval)
 
 
 def compose(

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import json
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,6 +34,7 @@ from api.sequencer import append_event
 from api.tables import LogEvent, SharingCopy
 from custody.bundle import organisation
 from custody.bundle.assemble import LogMaterial, TokenFile, write_tags
+from custody.bundle.layout import BUNDLE_JSON
 from custody.bundle.model import (
     ORIGINAL,
     BundleInfo,
@@ -90,7 +93,11 @@ class Bundler:
         self._config = config
 
     def build(self, request: ExportRequest) -> None:
+        """Build the bag; also where an interrupted build resumes (see `_logged_export` and
+        `_already_sealed`)."""
         self._config.staging.mkdir(parents=True, exist_ok=True)
+        if self._already_sealed(request):
+            return
         with tempfile.TemporaryFile(dir=self._config.staging, prefix="export-") as sink:
             writer = BagWriter(sink, bag_root(request.export_id), time=request.created_at)
             try:
@@ -100,8 +107,10 @@ class Bundler:
                 self._exports.update(
                     request.export_id, manifest_sha256=manifest_sha256, now=self._clock()
                 )
-                last = self._log_export(request, manifest_sha256)
-                size = self._wait_for_checkpoint(last + 1)
+                last = self._logged_export(request, manifest_sha256)
+                if last is None:
+                    last = self._log_export(request, manifest_sha256)
+                size = self._wait_for_checkpoint(request.export_id, last + 1)
                 contents, material = self._gather(request, size, manifest_sha256, sha512s)
                 write_tags(
                     writer,
@@ -129,9 +138,7 @@ class Bundler:
                     f"{item.number} ({item.sha256}): run `custody audit` on this deployment"
                 )
             sha512s[item.number] = digests["sha512"]
-            if time.monotonic() - beat > HEARTBEAT:
-                self._exports.update(request.export_id, now=self._clock())
-                beat = time.monotonic()
+            beat = self._heartbeat(request.export_id, beat)
         return sha512s
 
     def _log_export(self, request: ExportRequest, manifest_sha256: str) -> int:
@@ -157,9 +164,71 @@ class Bundler:
 
         return self._appender.submit(run)
 
-    def _wait_for_checkpoint(self, size: int) -> int:
+    def _logged_export(self, request: ExportRequest, manifest_sha256: str) -> int | None:
+        """The last index of this export's `exported` entries if an interrupted build of it
+        appended them already (all or none: one transaction), else None. They must name
+        the manifest the payload has now: the exhibits are content-addressed, so it cannot
+        differ unless the store changed."""
+        hashes = [item.sha256 for item in request.items]
+        with read_scope(self._engine) as session:
+            rows = session.exec(
+                select(LogEvent.index, LogEvent.entry).where(
+                    LogEvent.case_id == request.case_id,
+                    LogEvent.type == "exported",
+                    col(LogEvent.subject_sha256).in_(hashes),
+                )
+            ).all()
+        logged = {
+            index: decode_entry(entry)["export"]
+            for index, entry in rows
+            if decode_entry(entry)["export"]["id"] == request.export_id
+        }
+        if not logged:
+            return None
+        manifests = {export["manifest_sha256"] for export in logged.values()}
+        if manifests != {manifest_sha256}:
+            raise BundleError(
+                f"export {request.export_id} was logged with payload manifest "
+                f"{', '.join(sorted(manifests))}, but its exhibits now give {manifest_sha256}: "
+                "run `custody audit` on this deployment"
+            )
+        return max(logged)
+
+    def _already_sealed(self, request: ExportRequest) -> bool:
+        """Mark ready a bag an interrupted build sealed but did not record (the put is
+        atomic, so a sealed bag is a whole one); False if there is none."""
+        key = export_key(request.export_id)
+        if self._store.stat(key) is None:
+            return False
+        digest, length = hashlib.sha256(), 0
+        with (
+            tempfile.TemporaryFile(dir=self._config.staging, prefix="export-") as copy,
+            self._store.open(key) as source,
+        ):
+            while chunk := source.read(COPY_CHUNK):
+                digest.update(chunk)
+                length += len(chunk)
+                copy.write(chunk)
+            copy.seek(0)
+            with zipfile.ZipFile(copy) as bag:
+                name = f"{bag_root(request.export_id)}/{BUNDLE_JSON}"
+                info = BundleInfo.from_json(json.loads(bag.read(name)))
+        self._exports.update(
+            request.export_id,
+            status=READY,
+            bag_sha256=digest.hexdigest(),
+            bag_size=length,
+            storage_key=key,
+            checkpoint_size=info.checkpoint,
+            manifest_sha256=info.manifest_sha256,
+            now=self._clock(),
+        )
+        return True
+
+    def _wait_for_checkpoint(self, export_id: str, size: int) -> int:
         """The published size once it covers `size` entries, then (bounded) its tokens."""
         deadline = time.monotonic() + self._config.log_wait
+        beat = time.monotonic()
         while (published := self._log.published_size()) < size:
             self._check_running()
             if time.monotonic() > deadline:
@@ -168,11 +237,20 @@ class Bundler:
                     " s; is the integrator running? Export again later."
                 )
             time.sleep(POLL)
+            beat = self._heartbeat(export_id, beat)
         deadline = time.monotonic() + self._config.timestamp_wait
         while self._log.settled_through() < published and time.monotonic() < deadline:
             self._check_running()
             time.sleep(POLL)
+            beat = self._heartbeat(export_id, beat)
         return published
+
+    def _heartbeat(self, export_id: str, last: float) -> float:
+        """Show the build is alive every HEARTBEAT seconds: silence means interrupted."""
+        if time.monotonic() - last <= HEARTBEAT:
+            return last
+        self._exports.update(export_id, now=self._clock())
+        return time.monotonic()
 
     def _gather(
         self, request: ExportRequest, size: int, manifest_sha256: str, sha512s: dict[int, str]

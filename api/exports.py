@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
 from api.access import MAX_PURPOSE, AccessService
@@ -25,9 +25,10 @@ from api.database import read_scope, session_scope
 from api.evidence import original_key
 from api.ids import new_id
 from api.problems import Problem, not_found, problem_type
-from api.tables import Evidence, ExportJob, Ingest, SharingCopy
+from api.tables import Case, Evidence, ExportJob, Ingest, SharingCopy
 from custody.bundle.layout import number_width, payload_name, shared_filename
 from custody.bundle.model import ORIGINAL, SHARING_COPY
+from custody.errors import BundleError
 from custody.events import Subject
 from custody.media import extension_for
 
@@ -87,6 +88,8 @@ class ExportService:
         self._stale_after = timedelta(seconds=stale_after)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="custody-export")
         self.stopping = threading.Event()
+        self._building: set[str] = set()  # ids this process is building now
+        self._lock = threading.Lock()
 
     def request(
         self,
@@ -125,11 +128,18 @@ class ExportService:
         return job
 
     def _run(self, build: Build, request: ExportRequest) -> None:
+        with self._lock:
+            if request.export_id in self._building:
+                return  # already being built here (a slow step looked like silence)
+            self._building.add(request.export_id)
         try:
             build(request)
         except Exception as exc:
             log.exception("export %s failed", request.export_id)
             self.update(request.export_id, status=FAILED, error=_reason(exc), now=None)
+        finally:
+            with self._lock:
+                self._building.discard(request.export_id)
 
     def update(self, export_id: str, *, now: datetime | None, **values: object) -> None:
         """Record progress (a heartbeat) or the outcome of a build."""
@@ -146,6 +156,58 @@ class ExportService:
         self.stopping.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
+    def resume_interrupted(self, build: Build, *, now: datetime) -> list[str]:
+        """Build again every export whose build went silent (the process building it died or
+        was stopped); return their ids. Each is claimed in one conditional update, so of
+        several processes only one resumes it. The bundler picks up where the build stopped:
+        `exported` entries already in the log are not appended again, and a bag already
+        sealed is only marked ready."""
+        with read_scope(self._engine) as session:
+            stale = session.exec(
+                select(ExportJob).where(
+                    ExportJob.status == BUILDING,
+                    col(ExportJob.updated_at) < now - self._stale_after,
+                )
+            ).all()
+        resumed = []
+        for job in stale:
+            with self._lock:
+                here = job.id in self._building
+            if here or self.stopping.is_set() or not self._claim(job, now):
+                continue
+            try:
+                request = self._request_of(job)
+            except Exception as exc:  # its evidence is no longer resolvable: say why
+                self.update(job.id, status=FAILED, error=_reason(exc), now=now)
+                continue
+            log.warning("export %s was interrupted; building it again", job.id)
+            self._pool.submit(self._run, build, request)
+            resumed.append(job.id)
+        return resumed
+
+    def _claim(self, job: ExportJob, now: datetime) -> bool:
+        with session_scope(self._engine) as session:
+            result = session.execute(
+                update(ExportJob)
+                .where(
+                    col(ExportJob.id) == job.id,
+                    col(ExportJob.status) == BUILDING,
+                    col(ExportJob.updated_at) == job.updated_at,
+                )
+                .values(updated_at=now)
+            )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def _request_of(self, job: ExportJob) -> ExportRequest:
+        with read_scope(self._engine) as session:
+            case = session.get(Case, job.case_id)
+        if case is None:
+            raise BundleError(f"case {job.case_id} no longer exists")
+        items = self._resolve(job.case_id, json.loads(job.items_json))
+        return ExportRequest(
+            job.id, job.case_id, case.title, job.actor, job.purpose, items, job.created_at
+        )
+
     def job(self, principal: Principal, export_id: str, *, now: datetime) -> ExportJob:
         """The export if the principal may see it (404 otherwise; 403 for a member who may
         not read originals), with a build silent for too long reported as interrupted."""
@@ -155,7 +217,7 @@ class ExportService:
             raise not_found("export")
         self._access.require_reader(principal, "exhibit bundles")
         if job.status == BUILDING and now - job.updated_at > self._stale_after:
-            job.status, job.error = FAILED, "the build was interrupted (a restart?); export again"
+            job.error = "the build was interrupted (a restart?); the service builds it again"
         return job
 
     def case_jobs(self, principal: Principal, case_id: str) -> list[ExportJob]:

@@ -114,7 +114,9 @@ class Settings(BaseSettings):
         default=10.0, ge=0, le=3600, description="wait for RFC 3161 tokens over that checkpoint"
     )
     export_stale_seconds: float = Field(
-        default=300.0, gt=0, description="a building export silent this long was interrupted"
+        default=300.0,
+        gt=0,
+        description="a building export silent this long was interrupted and is built again",
     )
     certificate_font_dir: Path | None = Field(
         default=None, description="DejaVu TTFs for the certificate PDF; default the system's"

@@ -179,8 +179,63 @@ def test_failed_and_interrupted_builds_say_so(engine: Engine, service: ExportSer
     )
     assert service.job(lawyer, stuck.id, now=NOW + timedelta(seconds=30)).status == BUILDING
     late = service.job(lawyer, stuck.id, now=NOW + timedelta(seconds=61))
-    assert late.status == FAILED
+    assert late.status == BUILDING  # the service resumes it (test_interrupted_builds_...)
     assert "interrupted" in (late.error or "")
+    assert "builds it again" in (late.error or "")
     with pytest.raises(Problem) as hidden:
         service.job(principal(engine, "lawyer", ["c_there"]), stuck.id, now=NOW)
     assert hidden.value.status == 404
+
+
+def test_interrupted_builds_are_resumed_once_by_whoever_claims_them(
+    engine: Engine, service: ExportService
+) -> None:
+    lawyer = principal(engine, "lawyer", ["c_here"])
+    seed(engine, lawyer)
+    silent = service.request(
+        lawyer, "c_here", items=[PHOTO], purpose="for the court", max_items=5, now=NOW,
+        build=lambda r: None,
+    )  # fmt: skip
+    rebuilt: list[ExportRequest] = []
+    finished = threading.Event()
+
+    def build(request: ExportRequest) -> None:
+        rebuilt.append(request)
+        finished.set()
+
+    assert service.resume_interrupted(build, now=NOW + timedelta(seconds=59)) == []  # not yet
+    later = NOW + timedelta(seconds=61)
+    assert service.resume_interrupted(build, now=later) == [silent.id]
+    assert finished.wait(10)
+    (request,) = rebuilt
+    assert (request.export_id, request.case_id, request.purpose) == (
+        silent.id, "c_here", "for the court",
+    )  # fmt: skip
+    assert request.created_at == NOW
+    assert [i.sha256 for i in request.items] == [PHOTO]
+    # The claim renewed its heartbeat: another process looking now finds nothing to resume.
+    other = ExportService(engine=engine, access=service._access, stale_after=60)
+    try:
+        assert other.resume_interrupted(build, now=later + timedelta(seconds=1)) == []
+    finally:
+        other.close()
+
+
+def test_a_build_running_here_is_not_resumed_here(engine: Engine, service: ExportService) -> None:
+    lawyer = principal(engine, "lawyer", ["c_here"])
+    seed(engine, lawyer)
+    release, started = threading.Event(), threading.Event()
+
+    def slow(request: ExportRequest) -> None:
+        started.set()
+        release.wait(10)
+
+    job = service.request(
+        lawyer, "c_here", items=[PHOTO], purpose="p", max_items=5, now=NOW, build=slow
+    )
+    assert started.wait(10)
+    try:
+        resumed = service.resume_interrupted(slow, now=NOW + timedelta(seconds=61))
+        assert job.id not in resumed
+    finally:
+        release.set()

@@ -12,10 +12,12 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
 import zipfile
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -323,3 +325,81 @@ def test_a_real_bag_that_was_tampered_with_is_refused_by_name(
         checked = verify_bundle(str(_rewrite(bag, where, change)), "--vkey", vkey)
         assert checked.returncode == 1, checked.stdout + checked.stderr
         assert named in checked.stdout, checked.stdout
+
+
+def _interrupt(data_dir: Path, export_id: str, *, new_id: str | None = None) -> None:
+    """Leave the stopped service's export as a build that died: `building`, silent since long
+    ago, with nothing recorded of its outcome (with `new_id`: a copy of the request that died
+    before any work)."""
+    with closing(sqlite3.connect(data_dir / "custody.db")) as db, db:
+        (updated,) = db.execute(
+            "SELECT updated_at FROM exports WHERE id = ?", (export_id,)
+        ).fetchone()
+        silent_since = "2000" + str(updated)[4:]
+        if new_id is not None:
+            columns = "case_id, created_by, actor, purpose, items_json, created_at"
+            db.execute(
+                f"INSERT INTO exports (id, status, updated_at, {columns}) "
+                f"SELECT ?, 'building', ?, {columns} FROM exports WHERE id = ?",
+                (new_id, silent_since, export_id),
+            )
+            return
+        db.execute(
+            "UPDATE exports SET status = 'building', updated_at = ?, bag_sha256 = NULL, "
+            "bag_size = NULL, storage_key = NULL, checkpoint_size = NULL WHERE id = ?",
+            (silent_since, export_id),
+        )
+
+
+def test_an_interrupted_export_is_built_again_at_any_point_without_logging_it_twice(
+    tmp_path: Path,
+) -> None:
+    """The three places a build can die: before any work, after its `exported` entries were
+    appended (the bag not yet sealed), and after the bag was sealed (not yet marked ready).
+    A restarted service resumes each; the log never holds an export's entries twice."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    env = {**base_env(data_dir), "CUSTODY_EXPORT_STALE_SECONDS": "1"}
+    with running_service(env, data_dir) as service, service.client() as client:
+        case = new_case(client, "Detention site 9")
+        items = [ingest(client, case, os.urandom(3000), f"note {n}.bin")["sha256"] for n in (1, 2)]
+        export_id = export(client, case, items)
+        first = wait_ready(client, export_id)
+        token = service.token
+    bag = data_dir / "objects" / "exports" / f"{export_id}.zip"
+
+    # 1. Died after logging: the bag is gone, the entries are in the log.
+    _interrupt(data_dir, export_id)
+    bag.unlink()
+    with running_service(env, data_dir, token=token) as service, service.client() as client:
+        rebuilt = wait_ready(client, export_id)
+        fetched = download(client, export_id, tmp_path)
+        vkey, root = anchors(client, tmp_path)
+        logged = [e for e in _entries_about(client, items[0]) if e["type"] == "exported"]
+    assert rebuilt["manifest_sha256"] == first["manifest_sha256"]
+    assert [e["export"]["id"] for e in logged] == [export_id]  # not appended again
+    result = verify_bundle(str(fetched), "--vkey", vkey, "--tsa-ca", str(root))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    # 2. Died after sealing: the bag is kept as sealed and only marked ready.
+    _interrupt(data_dir, export_id)
+    with running_service(env, data_dir, token=token) as service, service.client() as client:
+        marked = wait_ready(client, export_id)
+    assert (
+        marked["bag_sha256"]
+        == rebuilt["bag_sha256"]
+        == hashlib.sha256(bag.read_bytes()).hexdigest()
+    )
+    assert marked["checkpoint_size"] == rebuilt["checkpoint_size"]
+
+    # 3. Died before any work: built from the request alone.
+    _interrupt(data_dir, export_id, new_id="x_resumed")
+    with running_service(env, data_dir, token=token) as service, service.client() as client:
+        fresh = wait_ready(client, "x_resumed")
+        fetched = download(client, "x_resumed", tmp_path)
+        logged = [e for e in _entries_about(client, items[1]) if e["type"] == "exported"]
+    assert sorted(e["export"]["id"] for e in logged) == sorted([export_id, "x_resumed"])
+    result = verify_bundle(str(fetched), "--vkey", vkey, "--tsa-ca", str(root))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert fresh["manifest_sha256"] == first["manifest_sha256"]  # the same exhibits
+    assert fresh["bag_sha256"] != first["bag_sha256"]  # in a bag of its own
