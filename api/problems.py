@@ -62,6 +62,7 @@ def problem_doc(description: str) -> dict[str, Any]:
 V1_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: problem_doc("No valid API token"),
     404: problem_doc("Nothing with that identifier is visible to you"),
+    429: problem_doc("Too many failed authentications from your address; see Retry-After"),
     422: problem_doc("Invalid request"),
 }
 
