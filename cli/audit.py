@@ -76,6 +76,7 @@ def report_json(report: AuditReport, state_path: Path) -> str:
         "sidecars": report.sidecars,
         "copies": report.copies,
         "unchecked": report.unchecked,
+        "not_visible": report.not_visible,
         "timestamps": {
             "checked": report.timestamps_checked,
             "valid": report.timestamps,
@@ -97,6 +98,12 @@ def report_text(report: AuditReport, state_path: Path) -> str:
         f"{report.originals} originals, {report.sidecars} metadata sidecars, "
         f"{report.copies} sharing copies."
     )
+    if report.not_visible:
+        counts = ", ".join(f"{n} {kind}(s)" for kind, n in sorted(report.not_visible.items()))
+        lines.append(
+            f"Not re-hashed, not shown to this token: {counts} (audit the object store itself,"
+            " or use a token of a member of their cases)."
+        )
     if report.unchecked:
         lines.append(
             f"Not re-hashed, this source cannot read them as stored: {', '.join(report.unchecked)}"

@@ -11,7 +11,7 @@ import urllib.request
 from pathlib import Path
 from typing import BinaryIO
 
-from custody.audit import COPY, ORIGINAL, SEALED_KINDS, SIDECAR
+from custody.audit import COPY, ORIGINAL, SEALED_KINDS, SIDECAR, NotVisibleError
 from storage import ObjectNotFoundError, ObjectStore
 from storage.local import LocalObjectStore
 from storage.s3 import S3ObjectStore
@@ -112,11 +112,19 @@ class HttpSource:
         return (ORIGINAL, COPY) if self._token else ()
 
     def open_sealed(self, kind: str, sha256: str) -> BinaryIO | None:
+        """The object's bytes as the service serves them. The service answers 404 alike for
+        what is not there and for what this token may not see (and 403 to roles that read no
+        evidence), so neither is a failure here: auditing the store itself settles it."""
         path = {ORIGINAL: f"/v1/evidence/{sha256}/content", COPY: f"/v1/copies/{sha256}/content"}
-        data = self._get(path[kind], auth=True)
-        return io.BytesIO(data) if data is not None else None
+        try:
+            data = self._get(path[kind], auth=True, forbidden_ok=True)
+        except PermissionError as exc:
+            raise NotVisibleError(str(exc)) from exc
+        if data is None:
+            raise NotVisibleError(f"{kind} {sha256}: not found, or not visible to this token")
+        return io.BytesIO(data)
 
-    def _get(self, path: str, *, auth: bool) -> bytes | None:
+    def _get(self, path: str, *, auth: bool, forbidden_ok: bool = False) -> bytes | None:
         request = urllib.request.Request(self._base + path)  # noqa: S310 - scheme checked in open_source
         if auth and self._token:
             request.add_header("Authorization", f"Bearer {self._token}")
@@ -126,6 +134,8 @@ class HttpSource:
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
                 return None
+            if exc.code == 403 and forbidden_ok:
+                raise PermissionError(f"{path}: HTTP 403") from exc
             if exc.code in (401, 403):
                 raise ValueError(
                     f"{self._base}{path} answered HTTP {exc.code}: the log's tiles and entries "

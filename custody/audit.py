@@ -32,6 +32,7 @@ __all__ = [
     "AuditReport",
     "Failure",
     "LogSource",
+    "NotVisibleError",
     "OpenSealed",
     "SeenCheckpoint",
     "TimestampPolicy",
@@ -57,8 +58,13 @@ class LogSource(Protocol):
 # metadata sidecars (`ingested`, metadata.sha256) and sharing copies (`derived`).
 ORIGINAL, SIDECAR, COPY = "original", "metadata sidecar", "sharing copy"
 SEALED_KINDS = (ORIGINAL, SIDECAR, COPY)
-# (kind, sha256 hex) -> stream, None if absent
+# (kind, sha256 hex) -> stream, None if absent; raises NotVisibleError where the source may
+# hold it but will not show it to this reader (the service, to a token outside its case)
 OpenSealed = Callable[[str, str], BinaryIO | None]
+
+
+class NotVisibleError(Exception):
+    """The source would not show this object to this reader: not re-hashed, not a failure."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +94,7 @@ class AuditReport:
     sidecars: int = 0
     copies: int = 0
     unchecked: list[str] = field(default_factory=list)  # sealed kinds the source cannot read
+    not_visible: dict[str, int] = field(default_factory=dict)  # kind -> objects not shown
     timestamps: int = 0  # tokens that verify against their checkpoint
     timestamps_untrusted: int = 0  # of those, TSAs outside the trust anchors given
     timestamps_missing: list[int] = field(default_factory=list)  # sizes without a valid token
@@ -404,7 +411,11 @@ def _check_sealed(
     for sha256, size in sorted(objects.items()):
         setattr(report, counted, getattr(report, counted) + 1)
         where = f"{kind} {sha256}"
-        stream = open_sealed(kind, sha256)
+        try:
+            stream = open_sealed(kind, sha256)
+        except NotVisibleError:
+            report.not_visible[kind] = report.not_visible.get(kind, 0) + 1
+            continue
         if stream is None:
             report.fail(where, "missing from the object store")
             continue

@@ -19,6 +19,7 @@ from custody.audit import (
     SIDECAR,
     AuditReport,
     Failure,
+    NotVisibleError,
     SeenCheckpoint,
     audit_log,
     iter_failures,
@@ -500,3 +501,16 @@ def test_a_malformed_sidecar_hash_in_an_entry_is_named(log: Log) -> None:
     entries[3] = rfc8785.dumps(event)
     log.source.objects["tile/entries/000"] = encode_bundle(entries)
     assert "metadata sha256 is malformed" in named(log.audit(), "entry 3")[0].problem
+
+
+def test_objects_a_source_will_not_show_are_counted_not_failed(log: Log) -> None:
+    hidden = set(list(log.originals)[:3])
+
+    def open_sealed(kind: str, sha256: str) -> BinaryIO | None:
+        if kind == ORIGINAL and sha256 in hidden:
+            raise NotVisibleError(sha256)
+        return log.open_sealed(kind, sha256)
+
+    report = audit_log(log.source, log.signer.verifier(), open_sealed=open_sealed)
+    assert report.ok, list(iter_failures(report))
+    assert report.not_visible == {ORIGINAL: 3}

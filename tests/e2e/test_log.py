@@ -14,7 +14,7 @@ import pytest
 from custody.checkpoint import open_checkpoint
 from custody.merkle import leaf_hash, verify_consistency, verify_inclusion
 from custody.note import parse_vkey
-from tests.e2e.servers import Service, custody_cli, running_service
+from tests.e2e.servers import Service, create_user, custody_cli, running_service
 from tests.e2e.test_ingest import new_case
 
 
@@ -146,6 +146,18 @@ def test_receipt_proofs_and_audit(service: Service, tmp_path: Path) -> None:
     )
     assert over_http.returncode == 0, over_http.stdout + over_http.stderr
     assert "OK." in over_http.stdout
+    # An auditor reads the log but no evidence: over HTTP the originals are not shown to it,
+    # which the report says, rather than calling every original missing.
+    auditor = create_user(service.env, name="Auditor", role="auditor")
+    as_auditor = custody_cli(
+        "audit", "--vkey", vkey, "--state", str(tmp_path / "s3"), "--json", "--token", auditor,
+        service.base_url,
+    )  # fmt: skip
+    assert as_auditor.returncode == 0, as_auditor.stdout + as_auditor.stderr
+    seen = json.loads(as_auditor.stdout)
+    assert seen["failures"] == []
+    assert seen["not_visible"] == {"original": len(files)}
+    assert seen["unchecked"] == ["metadata sidecar"]
 
 
 def assert_problem_status(response: httpx.Response, status: int) -> None:
