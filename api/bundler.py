@@ -213,15 +213,13 @@ class Bundler:
             with zipfile.ZipFile(copy) as bag:
                 name = f"{bag_root(request.export_id)}/{BUNDLE_JSON}"
                 info = BundleInfo.from_json(json.loads(bag.read(name)))
-        self._exports.update(
+        self._ready(
             request.export_id,
-            status=READY,
-            bag_sha256=digest.hexdigest(),
-            bag_size=length,
-            storage_key=key,
-            checkpoint_size=info.checkpoint,
+            digest.hexdigest(),
+            length,
+            info.checkpoint,
+            self._clock(),
             manifest_sha256=info.manifest_sha256,
-            now=self._clock(),
         )
         return True
 
@@ -338,14 +336,27 @@ class Bundler:
             size=length,
             retain_until=now + self._config.retention,
         )
+        self._ready(request.export_id, digest.hexdigest(), length, size, now)
+
+    def _ready(
+        self,
+        export_id: str,
+        bag_sha256: str,
+        bag_size: int,
+        checkpoint: int,
+        now: datetime,
+        **also: object,
+    ) -> None:
+        """Record the sealed bag: the export is ready to download."""
         self._exports.update(
-            request.export_id,
+            export_id,
             status=READY,
-            bag_sha256=digest.hexdigest(),
-            bag_size=length,
-            storage_key=key,
-            checkpoint_size=size,
+            bag_sha256=bag_sha256,
+            bag_size=bag_size,
+            storage_key=export_key(export_id),
+            checkpoint_size=checkpoint,
             now=now,
+            **also,
         )
 
     def _check_running(self) -> None:
