@@ -75,9 +75,16 @@ class BoundedReader(io.RawIOBase):
         return self._raw.tell()
 
     def read(self, size: int | None = -1) -> bytes:
-        self._budget.calls -= 1
-        if self._budget.calls < 0:
+        budget = self._budget
+        budget.calls -= 1
+        if budget.calls < 0:
             raise LimitError(f"too many reads, at offset {self._raw.tell()}")
+        if size is not None and 0 <= size <= _CHUNK:  # parsers read a few bytes at a time
+            data = self._raw.read(size)
+            if len(data) > budget.bytes:
+                raise LimitError(f"read budget exhausted at offset {self._raw.tell()}")
+            budget.bytes -= len(data)
+            return data
         want = None if size is None or size < 0 else size  # None: to the end of the file
         chunks: list[bytes] = []
         while want is None or want > 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 GPS = "gps"
@@ -108,6 +109,7 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+@functools.lru_cache(maxsize=8192)  # the same few hundred tag names, file after file
 def classify(name: str) -> str | None:
     """The sensitive kind of the field called `name`, or None when it is not sensitive."""
     for pattern, kind in _RULES:
