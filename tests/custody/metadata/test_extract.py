@@ -189,6 +189,15 @@ def test_an_encrypted_pdf_is_recorded_not_raised() -> None:
     assert "pdf: encrypted" in metadata.errors
 
 
+def test_a_damaged_pdf_gives_the_same_error_text_every_time() -> None:
+    """The error is sealed in the sidecar, whose hash is logged: no memory address in it,
+    whether the PDF is parsed from memory or from the file."""
+    damaged = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n" + b"x" * 100
+    errors = {extract_metadata(io.BytesIO(damaged), "application/pdf").errors for _ in range(2)}
+    (only,) = errors
+    assert any("stream <evidence file>" in error for error in only), only
+
+
 @needs_corpus
 def test_an_entity_attack_in_odf_is_refused() -> None:
     metadata = extract(corpus_file("odfpy/tests/examples/nasty.odt"))
