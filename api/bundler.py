@@ -178,11 +178,8 @@ class Bundler:
                     col(LogEvent.subject_sha256).in_(hashes),
                 )
             ).all()
-        logged = {
-            index: decode_entry(entry)["export"]
-            for index, entry in rows
-            if decode_entry(entry)["export"]["id"] == request.export_id
-        }
+        exports = {index: decode_entry(entry)["export"] for index, entry in rows}
+        logged = {i: export for i, export in exports.items() if export["id"] == request.export_id}
         if not logged:
             return None
         manifests = {export["manifest_sha256"] for export in logged.values()}
