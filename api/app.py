@@ -28,6 +28,7 @@ from api.keys import load_organisation_key, load_signer
 from api.logservice import LogService, SizeWatcher
 from api.logstore import LogStore
 from api.problems import install_handlers
+from api.receipts import ReceiptBatcher
 from api.routes import admin, cases, copies, evidence, exports, health
 from api.routes import log as log_routes
 from api.routes import tsa as tsa_routes
@@ -233,6 +234,7 @@ def compose(
         integrator=integrator,
         watcher=watcher,
         stamp_watcher=stamp_watcher,
+        receipts=ReceiptBatcher(log_service),
         timestamper=timestamper,
         authority=authority,
         clock=clock,

@@ -21,6 +21,7 @@ from api.integrator import Integrator
 from api.logservice import LogService, SizeWatcher
 from api.problems import Problem
 from api.ratelimit import RateLimits, client_address, too_many_requests
+from api.receipts import ReceiptBatcher
 from api.settings import Settings
 from api.timestamper import Timestamper
 from api.tsa import TimestampAuthority
@@ -39,6 +40,7 @@ class AppContext:
     integrator: Integrator
     watcher: SizeWatcher
     stamp_watcher: SizeWatcher  # the size through which every TSA has answered once
+    receipts: ReceiptBatcher
     timestamper: Timestamper
     authority: TimestampAuthority | None  # the built-in TSA, where this server runs it
     clock: Callable[[], datetime]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -34,6 +35,7 @@ log = logging.getLogger("custody.log")
 CACHED_SUBTREES = 65_536  # (level, index) -> hash: 32 bytes each, a few MiB at most
 CACHED_BUNDLES = 64  # decoded entry bundles (up to 256 entries each)
 CACHED_TOKENS = 256  # parsed timestamp tokens, a few KiB each
+TRUSTED_TIME_SPAN = 4096  # indices this close share one trusted-time query
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,14 +137,26 @@ class LogService:
     def receipt(self, index: int, size: int | None = None) -> tuple[int, bytes]:
         """The tlog-proof receipt of entry `index` and the size of its checkpoint: the latest
         published one, or the archived checkpoint of `size` (at most the published size)."""
+        size, texts = self.receipts([index], size)
+        return size, texts[index]
+
+    def receipts(
+        self, indices: Iterable[int], size: int | None = None
+    ) -> tuple[int, dict[int, bytes]]:
+        """The receipts of several entries against one checkpoint (as `receipt`): its tiles
+        are read once for all of them."""
         # The archived copy: immutable, so cached, unlike the mutable `checkpoint` object.
         signed, checkpoint = self._published_checkpoint(size)
         size = checkpoint.size
-        if not 0 <= index < size:
-            raise not_found("integrated log entry")
-        proof = inclusion_proof(index, size, self._hashes(size))
-        receipt = Receipt(self._entry(index, size), index, tuple(proof), signed)
-        return size, format_receipt(receipt)
+        hashes = self._hashes(size)
+        texts: dict[int, bytes] = {}
+        for index in indices:
+            if not 0 <= index < size:
+                raise not_found("integrated log entry")
+            proof = inclusion_proof(index, size, hashes)
+            receipt = Receipt(self._entry(index, size), index, tuple(proof), signed)
+            texts[index] = format_receipt(receipt)
+        return size, texts
 
     def event(self, index: int) -> LogEvent | None:
         """The database's row for entry `index` (its case and actor, for access checks)."""
@@ -185,12 +199,24 @@ class LogService:
 
     def trusted_times(self, indices: Iterable[int]) -> dict[int, datetime | None]:
         """For each entry index: the earliest token time of the first checkpoint covering it
-        (None while that checkpoint's timestamps are pending)."""
+        (None while that checkpoint's timestamps are pending).
+
+        Indices close together (those of one receipt batch, say) share one query over the
+        few checkpoints between them; one far from the rest gets a query of its own.
+        """
+        times: dict[int, datetime | None] = {}
         with read_connection(self._engine) as connection:
-            return {
-                index: connection.execute(_TRUSTED_TIME, {"index": index}).scalar()
-                for index in set(indices)
-            }
+            for run in _runs(sorted(set(indices)), TRUSTED_TIME_SPAN):
+                if len(run) == 1:
+                    times[run[0]] = connection.execute(_TRUSTED_TIME, {"index": run[0]}).scalar()
+                    continue
+                params = {"low": run[0], "high": run[-1]}
+                rows = connection.execute(_TRUSTED_TIMES, params).all()
+                sizes = [row.size for row in rows]
+                for index in run:
+                    first = bisect.bisect_right(sizes, index)  # the first checkpoint past it
+                    times[index] = rows[first].gen_time if first < len(rows) else None
+        return times
 
     def settled_through(self) -> int:
         """The largest size S such that every TSA has answered, failed, or is in backoff for
@@ -289,6 +315,18 @@ class SizeWatcher:
             self._changed = asyncio.Event()
 
 
+def _runs(ordered: list[int], span: int) -> Iterator[list[int]]:
+    """`ordered` cut into runs whose first and last differ by at most `span`."""
+    run: list[int] = []
+    for value in ordered:
+        if run and value - run[0] > span:
+            yield run
+            run = []
+        run.append(value)
+    if run:
+        yield run
+
+
 def _bad_range(detail: str) -> Problem:
     return Problem(400, "Out of range", detail, type_=problem_type("out-of-range"))
 
@@ -300,6 +338,20 @@ _TRUSTED_TIME = sql_select(func.min(_STAMPS.c.gen_time)).where(
     == sql_select(func.min(_STAMPS.c.size))
     .where(_STAMPS.c.size > bindparam("index"))
     .scalar_subquery()
+)
+# Per checkpoint from the first past `low` to the first past `high`: its earliest token time.
+# Each checkpoint holds at least one new entry, so there are at most high - low + 1 of them.
+_FIRST_PAST_HIGH = (
+    sql_select(func.min(_STAMPS.c.size)).where(_STAMPS.c.size > bindparam("high")).scalar_subquery()
+)
+_TRUSTED_TIMES = (
+    sql_select(_STAMPS.c.size, func.min(_STAMPS.c.gen_time).label("gen_time"))
+    .where(
+        _STAMPS.c.size > bindparam("low"),
+        _STAMPS.c.size <= func.coalesce(_FIRST_PAST_HIGH, bindparam("high")),
+    )
+    .group_by(_STAMPS.c.size)
+    .order_by(_STAMPS.c.size)
 )
 _TIMESTAMPS = (
     sql_select(

@@ -22,7 +22,7 @@ from api.downloads import download_response, is_sha256, open_logged
 from api.evidence import IngestRequest, IngestResult, View
 from api.multipart import MultipartError, MultipartReader
 from api.problems import V1_RESPONSES, Problem, not_found, problem_doc, problem_type
-from api.receipts import TimestampOut, build_receipt
+from api.receipts import TimestampOut
 from api.sidecar import sensitive_json
 from api.staging import StagedFile, Stager, UploadTooLargeError
 from custody.digests import (
@@ -188,7 +188,7 @@ async def _attach_receipt(context: AppContext, out: IngestOut, response: Respons
         return out
     size = context.watcher.size
     await context.stamp_watcher.wait_for(size, deadline - time.monotonic())
-    receipt = await run_in_threadpool(build_receipt, context.log, out.index, size)
+    receipt = await context.receipts.receipt(out.index, size)
     out.receipt = receipt.receipt
     out.timestamps = receipt.timestamps
     out.timestamps_pending = receipt.timestamps_pending
