@@ -58,6 +58,14 @@ def get_context(request: Request) -> AppContext:
 async def get_principal(request: Request) -> Principal:
     """The request's principal, or 401; a client with too many recent failures gets 429
     whatever it sends, so tokens cannot be guessed at speed."""
+    return await authorize(request)
+
+
+async def authorize(
+    request: Request, check: Callable[[Principal], None] | None = None
+) -> Principal:
+    """The request's principal (as `get_principal`), then `check(principal)` (a membership
+    query, say) in the same worker-thread hop: one hand-off where there would be two."""
     context = get_context(request)
     failures = context.limits.window("auth-failures", context.settings.auth_failures_per_minute)
     client = client_address(request)
@@ -67,15 +75,36 @@ async def get_principal(request: Request) -> Principal:
     authorization, now = request.headers.get("authorization"), context.clock()
     cached = context.tokens.get(authorization, now=now)
     if cached is not None:
+        if check is not None:
+            await run_in_threadpool(check, cached)
         return cached
+    refused: list[Problem] = []
+
+    def authenticate_and_check() -> Principal:
+        try:
+            principal = authenticate(context.engine, authorization, now=now, cache=context.tokens)
+        except Problem as exc:
+            refused.append(exc)
+            raise
+        if check is not None:
+            check(principal)
+        return principal
+
     try:
-        return await run_in_threadpool(
-            authenticate, context.engine, authorization, now=now, cache=context.tokens
-        )
-    except Problem as exc:
-        if exc.status == 401 and authorization is not None:  # a credential that failed
+        return await run_in_threadpool(authenticate_and_check)
+    except Problem:
+        # A credential that failed counts; a valid one that the check refused does not.
+        if refused and refused[0].status == 401 and authorization is not None:
             failures.record(client)
         raise
+
+
+async def uploader(request: Request, case_id: str) -> Principal:
+    """The principal, if it may add evidence to case `case_id` (else 401, 404 or 403)."""
+    context = get_context(request)
+    return await authorize(
+        request, lambda principal: context.access.require_uploader(principal, case_id)
+    )
 
 
 async def get_optional_principal(request: Request) -> Principal | None:
@@ -88,3 +117,4 @@ async def get_optional_principal(request: Request) -> Principal | None:
 Context = Annotated[AppContext, Depends(get_context)]
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 OptionalPrincipal = Annotated[Principal | None, Depends(get_optional_principal)]
+Uploader = Annotated[Principal, Depends(uploader)]

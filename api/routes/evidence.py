@@ -17,7 +17,7 @@ from starlette.requests import ClientDisconnect
 
 from api.access import MAX_PURPOSE, READERS
 from api.auth import Principal
-from api.context import AppContext, Context, CurrentPrincipal
+from api.context import AppContext, Context, CurrentPrincipal, Uploader
 from api.downloads import download_response, is_sha256, open_logged
 from api.evidence import IngestRequest, IngestResult, View
 from api.multipart import MultipartError, MultipartReader
@@ -104,11 +104,10 @@ async def put_evidence(
     case_id: str,
     request: Request,
     context: Context,
-    principal: CurrentPrincipal,
+    principal: Uploader,
     response: Response,
     filename: str | None = Query(default=None, description="used if no Content-Disposition"),
 ) -> IngestOut:
-    await run_in_threadpool(context.access.require_uploader, principal, case_id)
     declared = _declared_digests(request)
     _check_length(request, context.settings.max_upload_bytes)
     async with _staging(context, declared) as stager:
@@ -137,10 +136,9 @@ async def post_evidence(
     case_id: str,
     request: Request,
     context: Context,
-    principal: CurrentPrincipal,
+    principal: Uploader,
     response: Response,
 ) -> IngestOut:
-    await run_in_threadpool(context.access.require_uploader, principal, case_id)
     _check_length(request, context.settings.max_upload_bytes + MULTIPART_OVERHEAD)
     try:
         reader = MultipartReader(request.headers.get("content-type", ""))
