@@ -9,7 +9,6 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import Engine
-from starlette.concurrency import run_in_threadpool
 
 from api.access import AccessService
 from api.auth import Principal, TokenCache, authenticate
@@ -23,6 +22,7 @@ from api.problems import Problem
 from api.ratelimit import RateLimits, client_address, too_many_requests
 from api.receipts import ReceiptBatcher
 from api.settings import Settings
+from api.threads import in_thread
 from api.timestamper import Timestamper
 from api.tsa import TimestampAuthority
 from storage import ObjectStore
@@ -76,7 +76,7 @@ async def authorize(
     cached = context.tokens.get(authorization, now=now)
     if cached is not None:
         if check is not None:
-            await run_in_threadpool(check, cached)
+            await in_thread(check, cached)
         return cached
     refused: list[Problem] = []
 
@@ -91,7 +91,7 @@ async def authorize(
         return principal
 
     try:
-        return await run_in_threadpool(authenticate_and_check)
+        return await in_thread(authenticate_and_check)
     except Problem:
         # A credential that failed counts; a valid one that the check refused does not.
         if refused and refused[0].status == 401 and authorization is not None:
