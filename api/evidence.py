@@ -17,11 +17,11 @@ from api.database import read_scope
 from api.ids import new_id
 from api.known import KnownNames
 from api.problems import not_found
-from api.sequencer import append_event
+from api.sequencer import append_events
 from api.sidecar import read_sidecar, seal_sidecar
 from api.staging import StagedFile
 from api.tables import Case, Evidence, Ingest, LogEvent, SharingCopy
-from custody.events import Subject, decode_entry, ingested
+from custody.events import CustodyEvent, Subject, decode_entry, encode_entry, ingested
 from custody.media import detect_media_type
 from custody.metadata.base import Metadata
 from custody.metadata.extract import extract_metadata
@@ -137,17 +137,19 @@ class EvidenceService:
             "metadata_sha256": sidecar,
         }
 
-        def record(session: Session) -> int:
-            # Core statements built once: this runs inside the group commit, which every
-            # waiting request queues behind, so each ORM step saved here is saved for all.
-            if session.execute(_CASE_EXISTS, {"id": request.case_id}).first() is None:
-                raise not_found("case")
-            _insert_evidence(session, evidence_row)
-            index = append_event(session, event, now=now)
-            session.execute(_INSERT_INGEST, {**ingest_row, "event_index": index})
-            return index
-
-        index = self._appender.submit(record)
+        pending = _PendingIngest(
+            request.case_id,
+            evidence_row,
+            ingest_row,
+            event,
+            encode_entry(event),  # here, not in the group commit every request waits for
+            now,
+        )
+        index = self._appender.submit(
+            lambda session: _record_ingests(session, [pending])[0],
+            bulk=_record_ingests,
+            item=pending,
+        )
         return IngestResult(
             sha256=sha256,
             size=staged.size,
@@ -230,15 +232,52 @@ class EvidenceService:
         }
 
 
-def _insert_evidence(session: Session, row: dict[str, Any]) -> None:
-    """Insert the original's row unless it exists (a second ingest of the same bytes)."""
-    postgres = session.get_bind().dialect.name == "postgresql"
-    session.execute(_INSERT_EVIDENCE_PG if postgres else _INSERT_EVIDENCE_SQLITE, row)
+@dataclass(frozen=True, slots=True)
+class _PendingIngest:
+    """An ingest sealed in the store, waiting for its rows and its event."""
+
+    case_id: str
+    evidence_row: dict[str, Any]
+    ingest_row: dict[str, Any]
+    event: CustodyEvent
+    entry: bytes
+    now: datetime
+
+
+def _record_ingests(session: Session, ingests: list[_PendingIngest]) -> list[int]:
+    """Index and log sealed ingests, in order; their event indices.
+
+    This runs inside the group commit, which every waiting request queues behind: a
+    statement per kind of row for all the ingests of a batch (on the session's connection,
+    past the ORM), not a statement per row.
+    """
+    connection = session.connection()
+    cases = {ingest.case_id for ingest in ingests}
+    if len(connection.execute(_CASES_EXISTING, {"ids": list(cases)}).all()) != len(cases):
+        raise not_found("case")  # the group commit then finds which one, running each alone
+    postgres = connection.dialect.name == "postgresql"
+    connection.execute(
+        _INSERT_EVIDENCE_PG if postgres else _INSERT_EVIDENCE_SQLITE,
+        [ingest.evidence_row for ingest in ingests],
+    )
+    indices = append_events(
+        session,
+        [(ingest.event, ingest.entry) for ingest in ingests],
+        now=[ingest.now for ingest in ingests],
+    )
+    connection.execute(
+        _INSERT_INGEST,
+        [
+            {**ingest.ingest_row, "event_index": index}
+            for ingest, index in zip(ingests, indices, strict=True)
+        ],
+    )
+    return indices
 
 
 _CASES: Table = Case.__table__  # type: ignore[attr-defined]
 _EVIDENCE: Table = Evidence.__table__  # type: ignore[attr-defined]
-_CASE_EXISTS = select(_CASES.c.id).where(_CASES.c.id == bindparam("id"))
+_CASES_EXISTING = select(_CASES.c.id).where(_CASES.c.id.in_(bindparam("ids", expanding=True)))
 _INSERT_EVIDENCE_PG = pg_insert(_EVIDENCE).on_conflict_do_nothing()
 _INSERT_EVIDENCE_SQLITE = sqlite_insert(_EVIDENCE).on_conflict_do_nothing()
 _INSERT_INGEST = insert(Ingest.__table__)  # type: ignore[attr-defined]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlmodel import Session, col
 
 from api.ids import new_id
@@ -14,10 +15,10 @@ from custody.events import CustodyEvent, administrative, encode_entry
 # Core statements on the tables, built once: the ORM's unit of work and per-call statement
 # building cost more than the SQL itself, and these run once per event inside the group commit.
 _SEQUENCE: Table = LogSequence.__table__  # type: ignore[attr-defined]
-_NEXT_INDEX = (
+_NEXT_INDICES = (
     update(_SEQUENCE)
     .where(_SEQUENCE.c.id == 1)
-    .values(next_index=_SEQUENCE.c.next_index + 1)
+    .values(next_index=_SEQUENCE.c.next_index + bindparam("count"))
     .returning(_SEQUENCE.c.next_index)
 )
 _INSERT_EVENT = insert(LogEvent.__table__)  # type: ignore[attr-defined]
@@ -35,22 +36,37 @@ def append_event(
     commit that every appender waits for.
     """
     entry = encode_entry(event) if entry is None else entry
-    next_index = session.execute(_NEXT_INDEX).scalar_one()
-    index = int(next_index) - 1
-    session.execute(
+    return append_events(session, [(event, entry)], now=[now])[0]
+
+
+def append_events(
+    session: Session, events: Sequence[tuple[CustodyEvent, bytes]], *, now: Sequence[datetime]
+) -> list[int]:
+    """Give each (event, its encoded entry) the next index, in order, with one UPDATE of the
+    sequence and one INSERT for all of them; return the indices. `now[i]` is event i's
+    `created_at`. The locking is `append_event`'s."""
+    # Core statements on the session's connection: through the session itself, each would
+    # also pass the ORM's execution machinery, for nothing it needs.
+    connection = session.connection()
+    last = int(connection.execute(_NEXT_INDICES, {"count": len(events)}).scalar_one())
+    first = last - len(events)
+    connection.execute(
         _INSERT_EVENT,
-        {
-            "index": index,
-            "event_id": event.id,
-            "type": event.type,
-            "subject_sha256": event.subject.sha256 if event.subject else None,
-            "case_id": event.case,
-            "entry": entry,
-            "created_at": now,
-            "actor": event.actor,
-        },
+        [
+            {
+                "index": first + offset,
+                "event_id": event.id,
+                "type": event.type,
+                "subject_sha256": event.subject.sha256 if event.subject else None,
+                "case_id": event.case,
+                "entry": entry,
+                "created_at": created,
+                "actor": event.actor,
+            }
+            for offset, ((event, entry), created) in enumerate(zip(events, now, strict=True))
+        ],
     )
-    return index
+    return list(range(first, last))
 
 
 def append_admin_event(
