@@ -50,9 +50,14 @@ class AppContext:
     limits: RateLimits = field(default_factory=RateLimits)  # per-client windows
 
 
-def get_context(request: Request) -> AppContext:
+def context_of(request: Request) -> AppContext:
     context: AppContext = request.app.state.context
     return context
+
+
+async def get_context(request: Request) -> AppContext:
+    """The dependency: `async`, as FastAPI runs a plain function in a worker thread."""
+    return context_of(request)
 
 
 async def get_principal(request: Request) -> Principal:
@@ -66,7 +71,7 @@ async def authorize(
 ) -> Principal:
     """The request's principal (as `get_principal`), then `check(principal)` (a membership
     query, say) in the same worker-thread hop: one hand-off where there would be two."""
-    context = get_context(request)
+    context = context_of(request)
     failures = context.limits.window("auth-failures", context.settings.auth_failures_per_minute)
     client = client_address(request)
     wait = failures.retry_after(client)
@@ -101,7 +106,7 @@ async def authorize(
 
 async def uploader(request: Request, case_id: str) -> Principal:
     """The principal, if it may add evidence to case `case_id` (else 401, 404 or 403)."""
-    context = get_context(request)
+    context = context_of(request)
     return await authorize(
         request, lambda principal: context.access.require_uploader(principal, case_id)
     )
