@@ -80,3 +80,10 @@ class Stripper(Protocol):
     def content_digest(self, source: BinaryIO) -> str:
         """The digest of `source`'s content as `strip` defines it (for the original)."""
         ...
+
+
+def digests_both_sides(stripper: Stripper) -> bool:
+    """Whether the stripper's report carries the digest it computed on the original and
+    compared with the one it computed on the copy (raising StripError if they differ), so
+    computing it on the original once more would only repeat that work."""
+    return bool(getattr(stripper, "digests_both_sides", False))

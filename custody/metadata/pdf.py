@@ -72,6 +72,8 @@ class PdfStripper:
     name = "pdf"
     version = "pdf/1"
     media_types = frozenset({"application/pdf"})
+    # `strip` reads the original's pages for the digest and the copy's to compare (`_verify`).
+    digests_both_sides = True
 
     def strip(self, source: BinaryIO, sink: BinaryIO) -> StripReport:
         data = source.read()

@@ -94,6 +94,21 @@ def test_changed_content_is_refused(tmp_path: Path, echo: Echo) -> None:
         )
 
 
+def test_a_stripper_that_digests_both_sides_is_not_asked_again(
+    tmp_path: Path, echo: Echo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(echo, "digests_both_sides", True, raising=False)
+    monkeypatch.setattr(echo, "original_digest", "never asked")
+    made = make_copy(
+        write(tmp_path, b"bytes"),
+        "application/x-echo",
+        tmp_path / "copy",
+        original_metadata=Metadata(media_type="application/x-echo"),
+        extract=clean,
+    )
+    assert made.original_content_digest == made.report.content_digest == "a" * 64
+
+
 def test_sensitive_metadata_found_in_the_copy_is_refused(tmp_path: Path, echo: Echo) -> None:
     def gps(_: Path, media_type: str) -> Metadata:
         return Metadata(media_type, sensitive=Sensitive(gps=True, fields=("EXIF:GPS GPSLatitude",)))

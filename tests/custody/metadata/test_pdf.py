@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from pikepdf import Array, Dictionary, Name, String
 
+import custody.metadata.pdf as pdf_module
 from custody.metadata.base import StripError, Stripper
 from custody.metadata.jpeg import JpegStripper
 from custody.metadata.pdf import PdfStripper
@@ -117,6 +118,23 @@ def test_the_digest_is_the_page_text_and_survives_the_rewrite() -> None:
     text = hashlib.sha256(b"P" + struct.pack(">I", 0) + b"T" + struct.pack(">I", len(TEXT)) + TEXT)
     assert report.content_digest == text.hexdigest()
     assert digest_of(STRIPPER, original) == report.content_digest == digest_of(STRIPPER, copy)
+
+
+def test_a_copy_whose_page_text_differs_from_the_original_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The stripper compares the copy's digest with the original's itself (`make_copy`
+    relies on that rather than digesting the original a second time)."""
+    save = pdf_module._save
+
+    def save_other_text(pdf: pikepdf.Pdf) -> bytes:
+        page = pdf.pages[0]
+        page.Contents = pdf.make_stream(page.Contents.read_bytes().replace(TEXT, b"X" * len(TEXT)))
+        return save(pdf)
+
+    monkeypatch.setattr(pdf_module, "_save", save_other_text)
+    with pytest.raises(StripError, match="page text differs"):
+        strip(witness_pdf())
 
 
 def test_text_drawn_by_form_xobjects_is_digested_in_place() -> None:
