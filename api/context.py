@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 
 from api.access import AccessService
 from api.auth import Principal, TokenCache, authenticate
@@ -22,7 +23,6 @@ from api.problems import Problem
 from api.ratelimit import RateLimits, client_address, too_many_requests
 from api.receipts import ReceiptBatcher
 from api.settings import Settings
-from api.threads import in_thread
 from api.timestamper import Timestamper
 from api.tsa import TimestampAuthority
 from storage import ObjectStore
@@ -81,7 +81,7 @@ async def authorize(
     cached = context.tokens.get(authorization, now=now)
     if cached is not None:
         if check is not None:
-            await in_thread(check, cached)
+            await run_in_threadpool(check, cached)
         return cached
     refused: list[Problem] = []
 
@@ -96,7 +96,7 @@ async def authorize(
         return principal
 
     try:
-        return await in_thread(authenticate_and_check)
+        return await run_in_threadpool(authenticate_and_check)
     except Problem:
         # A credential that failed counts; a valid one that the check refused does not.
         if refused and refused[0].status == 401 and authorization is not None:

@@ -8,9 +8,9 @@ from collections.abc import Collection
 from datetime import datetime
 
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from api.logservice import LogService, Timestamps
-from api.threads import in_thread
 
 
 class TimestampOut(BaseModel):
@@ -108,7 +108,7 @@ class ReceiptBatcher:
 
     async def _build(self, size: int, batch: dict[int, list[asyncio.Future[ReceiptOut]]]) -> None:
         try:
-            receipts = await in_thread(build_receipts, self._log, list(batch), size)
+            receipts = await run_in_threadpool(build_receipts, self._log, list(batch), size)
         except Exception as exc:  # each waiting request answers with the error itself
             for futures in batch.values():
                 for future in futures:

@@ -25,7 +25,6 @@ from api.problems import V1_RESPONSES, Problem, not_found, problem_doc, problem_
 from api.receipts import TimestampOut
 from api.sidecar import sensitive_json
 from api.staging import StagedFile, Stager, UploadTooLargeError
-from api.threads import in_thread
 from custody.digests import (
     DeclaredDigest,
     algorithms_needed,
@@ -174,7 +173,7 @@ async def _seal(
             type_=problem_type("empty-upload"),
         )
     check_declared(declared, staged.digests)
-    result = await in_thread(context.evidence.ingest, staged, ingest, now=context.clock())
+    result = await run_in_threadpool(context.evidence.ingest, staged, ingest, now=context.clock())
     return _ingest_out(result, staged.digests)
 
 
