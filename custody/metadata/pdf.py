@@ -14,6 +14,7 @@ import pikepdf
 from custody.metadata.base import StripError, StripReport
 from custody.metadata.binary import unique
 from custody.metadata.pdf_clean import clean, clean_trailer
+from custody.metadata.pdf_graph import graph
 from custody.metadata.pdf_images import check_inline_jpeg, check_sizes, clean_images
 from custody.metadata.pdf_leaks import find_leaks
 from custody.metadata.pdf_needles import Needle, collect
@@ -93,8 +94,9 @@ class PdfStripper:
 
 def _strip(data: bytes) -> tuple[bytes, StripReport]:
     with _opened(data) as pdf:
-        check_sizes(pdf)
-        needles = collect(pdf)
+        walked = graph(pdf)  # for the passes that only read
+        check_sizes(pdf, walked)
+        needles = collect(pdf, walked)
         text = read_pages(pdf)
         for jpeg in text.inline_jpegs:
             check_inline_jpeg(jpeg)
@@ -133,10 +135,13 @@ def _verify(copy: bytes, needles: list[Needle], digest: str, pages: int) -> None
         text = read_pages(pdf)
         if text.digest != digest:
             raise StripError("PDF copy's page text differs from the original's")
-        left = clean(pdf) + clean_images(pdf)  # a second strip must find nothing
+        # One walk of the copy's objects for the three passes: a second strip must remove
+        # nothing (else the copy is refused), so the graph does not change between them.
+        walked = graph(pdf)
+        left = clean(pdf, walked) + clean_images(pdf, walked)
         if left:
             raise StripError("PDF copy still holds metadata", found=tuple(left))
-        leaks = find_leaks(pdf, copy, needles, text.content)
+        leaks = find_leaks(pdf, copy, needles, text.content, walked)
         if leaks:
             raise StripError("PDF copy still holds values of the original's metadata", found=leaks)
         _refuse_warnings(pdf)

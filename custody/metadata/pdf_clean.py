@@ -7,7 +7,7 @@ from pikepdf import Array, Dictionary, Name, Stream, String
 
 from custody.metadata.base import StripError
 from custody.metadata.binary import unique
-from custody.metadata.pdf_graph import dictionaries, filters, is_annotation, name_bytes
+from custody.metadata.pdf_graph import Graph, dictionaries, filters, is_annotation, name_bytes
 from custody.metadata.pdf_needles import marks_author
 
 # Entries dropped from every dictionary that holds them, and the name recorded for each.
@@ -73,14 +73,18 @@ def clean_trailer(pdf: pikepdf.Pdf) -> list[str]:
     return removed
 
 
-def clean(pdf: pikepdf.Pdf) -> list[str]:
-    """Remove every metadata entry the objects hold; refuse what a copy cannot keep safely."""
+def clean(pdf: pikepdf.Pdf, walked: Graph | None = None) -> list[str]:
+    """Remove every metadata entry the objects hold; refuse what a copy cannot keep safely.
+
+    With `walked` (the graph listed beforehand), objects reachable only through an entry
+    removed here are still visited: give it only where nothing is expected to go.
+    """
     removed: list[str] = []
     root = pdf.Root
     if not isinstance(root, Dictionary):
         raise StripError("PDF has no document catalog")
     _clean_catalog(root, removed)
-    for obj in dictionaries(pdf):
+    for obj in dictionaries(pdf, walked):
         _refuse(obj)
         _clean_dictionary(obj, removed)
     return list(unique(removed))

@@ -52,15 +52,24 @@ def reachable(pdf: pikepdf.Pdf) -> Iterator[tuple[Container, ObjGen]]:
             stack.extend((obj.get(key), owner) for key in obj.keys())  # noqa: SIM118
 
 
-def dictionaries(pdf: pikepdf.Pdf) -> Iterator[Dictionary | Stream]:
-    """The dictionaries and stream dictionaries of `reachable`."""
-    for obj, _ in reachable(pdf):
+Graph = list[tuple[Container, ObjGen]]
+
+
+def graph(pdf: pikepdf.Pdf) -> Graph:
+    """`reachable`, walked once, for passes that change nothing: each walk of a large PDF
+    costs as much as the work the pass then does."""
+    return list(reachable(pdf))
+
+
+def dictionaries(pdf: pikepdf.Pdf, walked: Graph | None = None) -> Iterator[Dictionary | Stream]:
+    """The dictionaries and stream dictionaries of `reachable` (or of `walked`, its list)."""
+    for obj, _ in reachable(pdf) if walked is None else walked:
         if not isinstance(obj, Array):
             yield obj
 
 
-def streams(pdf: pikepdf.Pdf) -> Iterator[Stream]:
-    for obj, _ in reachable(pdf):
+def streams(pdf: pikepdf.Pdf, walked: Graph | None = None) -> Iterator[Stream]:
+    for obj, _ in reachable(pdf) if walked is None else walked:
         if isinstance(obj, Stream):
             yield obj
 

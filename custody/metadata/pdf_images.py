@@ -13,7 +13,7 @@ from pikepdf import Array, Dictionary, Name, Stream
 from custody.metadata.base import StripError
 from custody.metadata.binary import CHUNK, unique
 from custody.metadata.jpeg import JpegStripper
-from custody.metadata.pdf_graph import filters, name_bytes, streams
+from custody.metadata.pdf_graph import Graph, filters, name_bytes, streams
 
 DCT, JPX = Name("/DCTDecode"), Name("/JPXDecode")
 # §7.4 Table 6: filters that only re-encode bytes (qpdf's "generalized" ones); any other
@@ -31,14 +31,14 @@ _JPEG = JpegStripper()
 _MAX_DECODED = 256 << 20  # bytes one stream may inflate to: a 600 dpi A4 RGB scan is ~100 MiB
 
 
-def check_sizes(pdf: pikepdf.Pdf) -> None:
+def check_sizes(pdf: pikepdf.Pdf, walked: Graph | None = None) -> None:
     """Refuse a Flate stream that inflates past _MAX_DECODED, before anything decodes it whole.
 
     A few kilobytes of Flate data can inflate to gigabytes (a compression bomb); the text
     digest and the leak search decode streams in memory. Streams whose Flate filter follows
     another filter are not measured: no common writer makes them.
     """
-    for stream in streams(pdf):
+    for stream in streams(pdf, walked):
         names, _ = filters(stream)
         if names and name_bytes(names[0]) == b"/FlateDecode":
             _measure(bytes(stream.read_raw_bytes()))
@@ -125,13 +125,13 @@ def _strip_jp2(data: bytes) -> tuple[bytes, tuple[str, ...]]:
     return b"".join(kept), tuple(removed)
 
 
-def clean_images(pdf: pikepdf.Pdf) -> list[str]:
+def clean_images(pdf: pikepdf.Pdf, walked: Graph | None = None) -> list[str]:
     """Strip every JPEG and JPEG 2000 image stream; return what went.
 
     Only metadata segments and boxes go: entropy-coded data and codestreams stay byte-identical.
     """
     removed: list[str] = []
-    for stream in list(streams(pdf)):
+    for stream in list(streams(pdf, walked)):
         payload = _payload(pdf, stream)
         if payload is None:
             continue

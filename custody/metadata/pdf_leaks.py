@@ -11,7 +11,7 @@ import pikepdf
 from pikepdf import Array, Dictionary, Name, Stream, String
 
 from custody.metadata.binary import unique
-from custody.metadata.pdf_graph import Container, ObjGen, name_bytes, reachable
+from custody.metadata.pdf_graph import Container, Graph, ObjGen, graph, name_bytes
 from custody.metadata.pdf_images import stream_bytes
 from custody.metadata.pdf_needles import Needle
 
@@ -55,7 +55,11 @@ class _Patterns:
 
 
 def find_leaks(
-    pdf: pikepdf.Pdf, data: bytes, needles: Iterable[Needle], content: set[ObjGen]
+    pdf: pikepdf.Pdf,
+    data: bytes,
+    needles: Iterable[Needle],
+    content: set[ObjGen],
+    walked: Graph | None = None,
 ) -> tuple[str, ...]:
     """Where a copy still holds one of the original's values: "<label> in <place>".
 
@@ -68,7 +72,7 @@ def find_leaks(
     in a bookmark, and "Draw" is in fonts. Any string that is a date, and any XMP packet
     outside page content, is a leak whatever its value.
     """
-    objects = list(reachable(pdf))
+    objects = graph(pdf) if walked is None else walked
     fonts = {
         font.objgen
         for obj, _ in objects

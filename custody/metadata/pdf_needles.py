@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import pikepdf
 from pikepdf import Dictionary, Name, Stream, String
 
-from custody.metadata.pdf_graph import ObjGen, dictionaries, is_annotation
+from custody.metadata.pdf_graph import Graph, ObjGen, dictionaries, is_annotation
 
 # §14.3.3 Table 349: Info entries that describe the document rather than name anyone; a
 # document may show these in its own text. /Author, the dates, and custom entries whose key
@@ -73,7 +73,7 @@ def needle(label: str, value: str, *, identity: bool, raw: bytes = b"") -> Needl
     return Needle(label, identity, tuple(sorted(forms)), len(text) < _SHORT_CHARS)
 
 
-def collect(pdf: pikepdf.Pdf) -> list[Needle]:
+def collect(pdf: pikepdf.Pdf, walked: Graph | None = None) -> list[Needle]:
     """Info values, XMP values of every /Metadata stream, annotation authors, signer names."""
     found: list[Needle | None] = []
     info = pdf.trailer.get("/Info")
@@ -86,7 +86,7 @@ def collect(pdf: pikepdf.Pdf) -> list[Needle]:
                 )
                 found.append(needle(f"Info {key}", str(value), identity=identity, raw=bytes(value)))
     metadata: set[ObjGen] = set()
-    for obj in dictionaries(pdf):
+    for obj in dictionaries(pdf, walked):
         stream = obj.get("/Metadata")
         if isinstance(stream, Stream) and stream.objgen not in metadata:
             metadata.add(stream.objgen)

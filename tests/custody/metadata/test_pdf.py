@@ -137,6 +137,22 @@ def test_a_copy_whose_page_text_differs_from_the_original_is_refused(
         strip(witness_pdf())
 
 
+def test_a_copy_that_still_holds_metadata_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The copy is cleaned once more, from one walk of its objects, and must lose nothing."""
+    clean = pdf_module.clean
+    calls: list[int] = []
+
+    def skip_the_first(pdf: pikepdf.Pdf, walked: object = None) -> list[str]:
+        calls.append(1)
+        return [] if len(calls) == 1 else clean(pdf, walked)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pdf_module, "clean", skip_the_first)
+    with pytest.raises(StripError, match="still holds metadata") as refused:
+        strip(witness_pdf())
+    assert len(calls) == 2
+    assert refused.value.found
+
+
 def test_text_drawn_by_form_xobjects_is_digested_in_place() -> None:
     def with_form(text: bytes) -> bytes:
         def build(pdf: pikepdf.Pdf) -> None:
