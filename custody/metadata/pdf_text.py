@@ -13,6 +13,9 @@ from custody.metadata.base import StripError
 from custody.metadata.pdf_graph import ObjGen
 
 _SHOW = frozenset({b"Tj", b"TJ", b"'", b'"'})  # §9.4.3 Table 107
+# The only operators the walk reads: qpdf still tokenises the whole stream (and reports its
+# damage), but hands back these alone, with their operands, in content order.
+_READ = "Tj TJ ' \" Do BI ID EI"
 _MAX_DEPTH = 32  # form XObjects inside form XObjects: deeper nesting is not a real document's
 _WHITESPACE = b"\x00\t\n\x0c\r "  # §7.2.3 Table 1
 _DCT_NAMES = frozenset({b"/DCTDecode", b"/DCT"})  # §8.9.7 Table 91 allows the abbreviation
@@ -42,7 +45,7 @@ def read_pages(pdf: pikepdf.Pdf) -> PageText:
         for stream in contents if isinstance(contents, Array) else [contents]:
             if isinstance(stream, Stream):
                 reader.text.content.add(stream.objgen)
-        reader.walk(pikepdf.parse_content_stream(page), page.obj.get("/Resources"), ())
+        reader.walk(pikepdf.parse_content_stream(page, _READ), page.obj.get("/Resources"), ())
     reader.text.digest = reader.hash.hexdigest()
     return reader.text
 
@@ -90,7 +93,7 @@ class _Reader:
             raise StripError("PDF form XObjects are nested implausibly deep")
         self.text.content.add(form.objgen)
         if form.objgen not in self.parsed:
-            self.parsed[form.objgen] = pikepdf.parse_content_stream(form)
+            self.parsed[form.objgen] = pikepdf.parse_content_stream(form, _READ)
         inner = form.get("/Resources")
         # §7.8.3: a form without /Resources uses those of the page or form that draws it.
         inner = inner if inner is not None else resources
