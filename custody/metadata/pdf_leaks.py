@@ -43,10 +43,12 @@ class _Patterns:
         ]
         long_identity = [item for item in identity if not item.short]
         self.labels = {form: item.label for item in (*identity, *described) for form in item.forms}
-        self.binary = _pattern(long_identity)  # file bytes, names, fonts: vocabulary-rich data
-        self.strings = _pattern(identity)  # PDF strings: text, where short names still count
-        self.text = _pattern([*long_identity, *described])  # every other stream
-        self.samples = _pattern(long_identity, min_bytes=_IN_SAMPLES)  # image data
+        # Often two kinds of place get the same forms: each expression is compiled once.
+        compiled: dict[bytes, re.Pattern[bytes]] = {}
+        self.binary = _pattern(long_identity, compiled)  # file bytes, names, fonts
+        self.strings = _pattern(identity, compiled)  # PDF strings: short names still count
+        self.text = _pattern([*long_identity, *described], compiled)  # every other stream
+        self.samples = _pattern(long_identity, compiled, min_bytes=_IN_SAMPLES)  # image data
 
     def hits(self, pattern: re.Pattern[bytes] | None, data: bytes, place: str) -> Iterator[str]:
         if pattern is not None:
@@ -112,10 +114,18 @@ def _streams_in(obj: Container, content: set[ObjGen]) -> TypeGuard[Stream]:
     return isinstance(obj, Stream) and obj.objgen in content
 
 
-def _pattern(needles: Iterable[Needle], *, min_bytes: int = 1) -> re.Pattern[bytes] | None:
+def _pattern(
+    needles: Iterable[Needle], compiled: dict[bytes, re.Pattern[bytes]], *, min_bytes: int = 1
+) -> re.Pattern[bytes] | None:
     forms = {form for item in needles for form in item.forms if len(form) >= min_bytes}
-    ordered = sorted(forms, key=len, reverse=True)  # longest first, so a match names it whole
-    return re.compile(b"|".join(re.escape(form) for form in ordered)) if ordered else None
+    # Longest first, so a match names it whole; then by bytes, so equal sets read the same.
+    ordered = sorted(forms, key=lambda form: (-len(form), form))
+    if not ordered:
+        return None
+    source = b"|".join(re.escape(form) for form in ordered)
+    if source not in compiled:
+        compiled[source] = re.compile(source)
+    return compiled[source]
 
 
 def _scalars(obj: Container, strings: list[bytes], names: list[bytes]) -> None:
