@@ -127,7 +127,9 @@ def compose(
     """Build, migrate and wire every collaborator (the composition root)."""
     # exifread logs every odd file at WARNING; its failures are recorded per file instead.
     logging.getLogger("exifread").setLevel(logging.ERROR)
-    engine = engine or build_engine(settings.resolved_database_url)
+    engine = engine or build_engine(
+        settings.resolved_database_url, pool_size=settings.database_pool_size
+    )
     store = store or build_store(settings)
     migrate(engine)
     prepare_store(settings, store)

@@ -22,8 +22,14 @@ _MIGRATION_LOCK_ID = 0x637573746F6479  # "custody"
 _READ_ONLY = "custody_read_only"
 
 
-def build_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL, full fsync and writer-serialising transactions."""
+def build_engine(url: str, *, pool_size: int = 20) -> Engine:
+    """An engine for `url`; SQLite gets WAL, full fsync and writer-serialising transactions.
+
+    On PostgreSQL, `pool_size` connections stay open and as many again may open at peak.
+    Request threads (AnyIO's limit is 40), the group commit, the integrator and the
+    watchers all check connections out: past the pool, each checkout opens and closes a
+    connection of its own, which under load costs more than its query.
+    """
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
@@ -37,7 +43,7 @@ def build_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size)
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: object) -> None:

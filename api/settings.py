@@ -24,6 +24,12 @@ class Settings(BaseSettings):
         default=None,
         description="SQLAlchemy URL; default SQLite in data_dir, e.g. postgresql+psycopg://...",
     )
+    database_pool_size: int = Field(
+        default=20,
+        ge=1,
+        le=500,
+        description="PostgreSQL connections each process keeps (as many again at peak)",
+    )
     storage_backend: Literal["local", "s3"] = "local"
     storage_path: Path | None = Field(default=None, description="local store root")
     s3_endpoint_url: str | None = None

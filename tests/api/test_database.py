@@ -14,6 +14,7 @@ from sqlmodel import SQLModel
 
 import api.tables  # noqa: F401
 from api.database import build_engine, migrate
+from api.settings import Settings
 from tests.e2e.servers import throwaway_database
 
 
@@ -41,3 +42,25 @@ def test_concurrent_starts_migrate_once(url: str) -> None:
         list(pool.map(migrate, engines))
     for engine in engines:
         engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_postgres_pool_keeps_its_size_and_opens_as_many_again_at_peak() -> None:
+    with throwaway_database() as database_url:
+        engine = build_engine(database_url, pool_size=3)
+        try:
+            held = [engine.connect() for _ in range(6)]
+            assert engine.pool.checkedout() == 6  # type: ignore[attr-defined]
+            for connection in held:
+                connection.close()
+            assert engine.pool.checkedin() == 3  # type: ignore[attr-defined]
+        finally:
+            engine.dispose()
+
+
+def test_the_pool_size_is_a_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CUSTODY_DATABASE_POOL_SIZE", "7")
+    assert Settings(data_dir=tmp_path).database_pool_size == 7
+    monkeypatch.setenv("CUSTODY_DATABASE_POOL_SIZE", "0")
+    with pytest.raises(ValueError, match="greater than or equal to 1"):
+        Settings(data_dir=tmp_path)
