@@ -252,10 +252,9 @@ class Bundler:
     ) -> tuple[Contents, LogMaterial]:
         archived = self._log.archived_sizes()
         histories = self._histories(request, size)
-        receipts = {
-            index: self._log.receipt(index, size)[1]
-            for index in sorted({i for indices, _ in histories.values() for i in indices})
-        }
+        _, receipts = self._log.receipts(
+            sorted({i for indices, _ in histories.values() for i in indices}), size
+        )
         entries = {
             index: decode_entry(parse_receipt(text).entry) for index, text in receipts.items()
         }
