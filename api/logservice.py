@@ -202,14 +202,12 @@ class LogService:
         (None while that checkpoint's timestamps are pending).
 
         Indices close together (those of one receipt batch, say) share one query over the
-        few checkpoints between them; one far from the rest gets a query of its own.
+        few checkpoints between them; one far from the rest gets a query of its own (over
+        the one checkpoint past it).
         """
         times: dict[int, datetime | None] = {}
         with read_connection(self._engine) as connection:
             for run in _runs(sorted(set(indices)), TRUSTED_TIME_SPAN):
-                if len(run) == 1:
-                    times[run[0]] = connection.execute(_TRUSTED_TIME, {"index": run[0]}).scalar()
-                    continue
                 params = {"low": run[0], "high": run[-1]}
                 rows = connection.execute(_TRUSTED_TIMES, params).all()
                 sizes = [row.size for row in rows]
@@ -332,13 +330,6 @@ def _bad_range(detail: str) -> Problem:
 
 
 _STAMPS: Table = CheckpointTimestamp.__table__  # type: ignore[attr-defined]
-# The earliest token time of the first checkpoint with timestamps past an index, in one query.
-_TRUSTED_TIME = sql_select(func.min(_STAMPS.c.gen_time)).where(
-    _STAMPS.c.size
-    == sql_select(func.min(_STAMPS.c.size))
-    .where(_STAMPS.c.size > bindparam("index"))
-    .scalar_subquery()
-)
 # Per checkpoint from the first past `low` to the first past `high`: its earliest token time.
 # Each checkpoint holds at least one new entry, so there are at most high - low + 1 of them.
 _FIRST_PAST_HIGH = (
