@@ -83,23 +83,18 @@ async def authorize(
         if check is not None:
             await run_in_threadpool(check, cached)
         return cached
-    refused: list[Problem] = []
 
     def authenticate_and_check() -> Principal:
-        try:
-            principal = authenticate(context.engine, authorization, now=now, cache=context.tokens)
-        except Problem as exc:
-            refused.append(exc)
-            raise
+        principal = authenticate(context.engine, authorization, now=now, cache=context.tokens)
         if check is not None:
             check(principal)
         return principal
 
     try:
         return await run_in_threadpool(authenticate_and_check)
-    except Problem:
-        # A credential that failed counts; a valid one that the check refused does not.
-        if refused and refused[0].status == 401 and authorization is not None:
+    except Problem as exc:
+        # A credential that failed counts (401); a valid one a check refused (403, 404) not.
+        if exc.status == 401 and authorization is not None:
             failures.record(client)
         raise
 
