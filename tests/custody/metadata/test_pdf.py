@@ -306,6 +306,24 @@ def test_an_author_named_in_a_comment_is_refused() -> None:
     assert refused.value.found == ("Info /Author in the file bytes", "Info /Author in object 3 0")
 
 
+def test_a_value_inside_another_is_named_too() -> None:
+    # "Witness" (a custom Info entry) inside "Jane Witness" (the author): both are named.
+    def build(pdf: pikepdf.Pdf) -> None:
+        pdf.trailer.Info = Dictionary(Author=String(AUTHOR), Manager=String("Witness"))
+        note = Dictionary(Type=Name.Annot, Subtype=Name.Text, Rect=[0, 0, 9, 9])
+        note.Contents = String("Marked by Jane Witness")
+        pdf.pages[0].Annots = Array([note])
+
+    with pytest.raises(StripError, match="values of the original") as refused:
+        strip(document(build))
+    assert refused.value.found == (
+        "Info /Author in the file bytes",
+        "Info /Manager in the file bytes",
+        "Info /Author in object 3 0",
+        "Info /Manager in object 3 0",
+    )
+
+
 def test_an_author_in_the_page_text_is_content() -> None:
     def build(pdf: pikepdf.Pdf) -> None:
         pdf.trailer.Info = Dictionary(Author=String(AUTHOR))
