@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     )
     log_key_file: Path | None = Field(default=None, description="default data_dir/keys/log.key")
     log_batch_size: int = Field(default=256, ge=1, le=65536)
-    log_batch_delay_ms: int = Field(default=100, ge=0, le=60000)
+    log_batch_delay_ms: int = Field(default=50, ge=0, le=60000)
     log_poll_ms: int = Field(default=50, ge=5, le=10000)
     log_lease_seconds: float = Field(default=10.0, gt=0.5)
     receipt_wait_seconds: float = Field(default=2.0, ge=0, le=30)
