@@ -45,6 +45,7 @@ class LocalObjectStore:
 
     def __init__(self, root: Path) -> None:
         self._root = Path(root).resolve()
+        self._tmp_made = False  # the temp directory, once made, is not asked for again
 
     def __repr__(self) -> str:
         return f"LocalObjectStore({str(self._root)!r})"
@@ -66,10 +67,9 @@ class LocalObjectStore:
         path = self._path(key)
         check_put_args(retain_until, mutable=mutable)
         with _fs_errors(key):
-            tmp_dir = self._root / TMP_DIR
-            tmp_dir.mkdir(parents=True, exist_ok=True)
+            tmp_dir = self._tmp_dir()
             linked = _link_source(source, tmp_dir)
-            fd, name = (-1, str(linked)) if linked else tempfile.mkstemp(dir=tmp_dir)
+            fd, name = (-1, str(linked)) if linked else self._temp_file()
         try:
             if linked:
                 _check_linked(key, source, linked, sha256=sha256, size=size)
@@ -138,25 +138,52 @@ class LocalObjectStore:
                 raise InvalidKeyError(key, "passes through a symbolic link")
         return self._root.joinpath(*segments)
 
+    def _tmp_dir(self) -> Path:
+        tmp_dir = self._root / TMP_DIR
+        if not self._tmp_made:
+            tmp_dir.mkdir(parents=True, exist_ok=True)
+            self._tmp_made = True
+        return tmp_dir
+
+    def _temp_file(self) -> tuple[int, str]:
+        try:
+            return tempfile.mkstemp(dir=self._tmp_dir())
+        except FileNotFoundError:  # the temp directory was removed since: make it again
+            self._tmp_made = False
+            return tempfile.mkstemp(dir=self._tmp_dir())
+
     def _publish(self, key: str, tmp: Path, path: Path, *, sha256: str, mutable: bool) -> PutResult:
-        created_dirs = _make_parents(self._root, path.parent)
-        if mutable:
-            tmp.chmod(WRITABLE)
-            os.replace(tmp, path)
-        else:
-            tmp.chmod(READ_ONLY)
-            try:
-                # link() fails if the name exists: an atomic create-only write, even between
-                # processes, that never exposes a partly written file.
-                os.link(tmp, path)
-            except FileExistsError:
-                if path.is_dir() or _file_sha256(path) != sha256:
-                    raise ObjectExistsError(key) from None
-                return PutResult(key, created=False)
+        tmp.chmod(WRITABLE if mutable else READ_ONLY)
+        # Most parents exist already: the name is placed first, and only a missing parent
+        # (FileNotFoundError) costs the walk that makes them.
+        created_dirs: list[Path] = []
+        try:
+            placed = _place(tmp, path, mutable=mutable)
+        except FileNotFoundError:
+            created_dirs = _make_parents(self._root, path.parent)
+            placed = _place(tmp, path, mutable=mutable)
+        if not placed:
+            if path.is_dir() or _file_sha256(path) != sha256:
+                raise ObjectExistsError(key)
+            return PutResult(key, created=False)
         # The new name and any new directories are durable only once their parents are synced.
         for directory in {path.parent, *(created.parent for created in created_dirs)}:
             _fsync_dir(directory)
         return PutResult(key, created=True)
+
+
+def _place(tmp: Path, path: Path, *, mutable: bool) -> bool:
+    """Give `tmp` the name `path`; False if a create-only name exists already."""
+    if mutable:
+        os.replace(tmp, path)
+        return True
+    try:
+        # link() fails if the name exists: an atomic create-only write, even between
+        # processes, that never exposes a partly written file.
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    return True
 
 
 def _fill(key: str, fd: int, source: BinaryIO, *, sha256: str, size: int) -> None:

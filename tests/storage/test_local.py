@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import storage.local
 from storage.base import (
     InvalidKeyError,
     ObjectDigestError,
@@ -123,6 +124,33 @@ def test_file_in_the_way_of_a_directory_is_a_storage_error(store: LocalObjectSto
 
     with pytest.raises(StorageError):
         put_bytes(store, "file/below", b"2")
+
+
+def test_a_new_name_and_every_directory_made_for_it_are_synced(
+    store: LocalObjectStore, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[Path] = []
+    monkeypatch.setattr(storage.local, "_fsync_dir", synced.append)
+
+    put_bytes(store, "a/b/c", b"1")  # makes a/ and a/b/: their parents hold new names
+    assert sorted(synced) == [root, root / "a", root / "a" / "b"]
+    synced.clear()
+    put_bytes(store, "a/b/d", b"2")  # parents exist: only the new name's directory
+    assert synced == [root / "a" / "b"]
+    synced.clear()
+    put_bytes(store, "a/e/f", b"3", mutable=True)
+    assert sorted(synced) == [root / "a", root / "a" / "e"]
+
+
+def test_a_temp_directory_removed_between_puts_is_made_again(
+    store: LocalObjectStore, root: Path
+) -> None:
+    put_bytes(store, "a", b"1")
+    (root / TMP_DIR).rmdir()
+
+    put_bytes(store, "b", b"2")
+    assert (root / "b").read_bytes() == b"2"
+    assert leftovers(root) == []
 
 
 def test_supports_no_lock(store: LocalObjectStore) -> None:
