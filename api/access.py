@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from api.appender import Appender
 from api.auth import Principal
-from api.database import read_connection, read_scope
+from api.database import read_once, read_scope
 from api.evidence import View
 from api.ids import new_id
 from api.problems import Problem, not_found, problem_type
@@ -69,7 +69,7 @@ class AccessService:
     def require_uploader(self, principal: Principal, case_id: str) -> None:
         """Uploads go to members with a role that collects evidence (one Core query: every
         ingest starts here)."""
-        with read_connection(self._engine) as connection:
+        with read_once(self._engine) as connection:
             member = connection.execute(
                 _MEMBER, {"case": case_id, "user": principal.user_id}
             ).first()
@@ -86,7 +86,7 @@ class AccessService:
     def _readable(self, principal: Principal, sha256: str) -> list[Row[Any, Any, Any, Any, Any]]:
         """The principal's cases' ingests of `sha256` with the original's record, in one
         query (every logged read starts here); 404 if none."""
-        with read_connection(self._engine) as connection:
+        with read_once(self._engine) as connection:
             params = {"sha": sha256, "user": principal.user_id}
             rows = list(connection.execute(_READABLE, params).all())
         if principal.role == FIELD:

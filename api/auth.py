@@ -16,7 +16,7 @@ from sqlalchemy import Engine, Table, bindparam
 from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
-from api.database import read_connection, read_scope, session_scope
+from api.database import read_once, read_scope, session_scope
 from api.ids import new_id
 from api.problems import Problem
 from api.sequencer import append_admin_event
@@ -240,7 +240,7 @@ def authenticate(
     digest = _bearer_digest(authorization)
     if digest is None:
         raise unauthorized("Send an API token as 'Authorization: Bearer <token>'.")
-    with read_connection(engine) as connection:  # Core: every request starts here
+    with read_once(engine) as connection:  # Core: every request starts here
         row = connection.execute(_TOKEN, {"digest": digest}).first()
     if row is None:
         raise unauthorized("The API token is not valid.")

@@ -20,6 +20,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # Any constant works: it only has to be the same in every process of one deployment.
 _MIGRATION_LOCK_ID = 0x637573746F6479  # "custody"
 _READ_ONLY = "custody_read_only"
+_ONE_STATEMENT = "one-statement"  # a value of _READ_ONLY: see `read_once`
 
 
 def build_engine(url: str, *, pool_size: int = 20) -> Engine:
@@ -61,10 +62,10 @@ def _sqlite_begin(conn: Connection) -> None:
     # IMMEDIATE takes the write lock up front, so two appenders queue on busy_timeout instead
     # of one failing with SQLITE_BUSY when it upgrades a read transaction to a write. Reads
     # (read_scope) begin deferred: under WAL they neither wait for nor block writers.
-    if conn.get_execution_options().get(_READ_ONLY):
-        conn.exec_driver_sql("BEGIN")
-    else:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    read_only = conn.get_execution_options().get(_READ_ONLY)
+    if read_only == _ONE_STATEMENT:
+        return  # the connection is in autocommit mode: its one statement is a transaction
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 @contextmanager
@@ -82,14 +83,24 @@ def read_connection(engine: Engine) -> Iterator[Connection]:
         yield connection
 
 
-_READ_ENGINES: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+@contextmanager
+def read_once(engine: Engine) -> Iterator[Connection]:
+    """A connection for one Core read statement (a token, a membership): on SQLite no
+    BEGIN is sent, as a lone statement is a transaction of its own; a second statement
+    would see its own snapshot (use `read_connection` for that)."""
+    with _read_only(engine, _ONE_STATEMENT).connect() as connection:
+        yield connection
 
 
-def _read_only(engine: Engine) -> Engine:
-    """The engine with the read-only option, made once: making it costs as much as a query."""
-    read_engine = _READ_ENGINES.get(engine)
+_READ_ENGINES: weakref.WeakKeyDictionary[Engine, dict[object, Engine]] = weakref.WeakKeyDictionary()
+
+
+def _read_only(engine: Engine, mode: object = True) -> Engine:
+    """The engine with a read-only option, made once: making it costs as much as a query."""
+    engines = _READ_ENGINES.setdefault(engine, {})
+    read_engine = engines.get(mode)
     if read_engine is None:
-        read_engine = _READ_ENGINES[engine] = engine.execution_options(**{_READ_ONLY: True})
+        read_engine = engines[mode] = engine.execution_options(**{_READ_ONLY: mode})
     return read_engine
 
 

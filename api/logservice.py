@@ -18,7 +18,7 @@ from sqlalchemy import select as sql_select
 from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
-from api.database import read_connection, read_scope
+from api.database import read_connection, read_once, read_scope
 from api.logstore import CHECKPOINT, LogStore, checkpoint_key
 from api.problems import Problem, not_found, problem_type
 from api.tables import CheckpointTimestamp, LogEvent, LogState
@@ -165,7 +165,7 @@ class LogService:
 
     def timestamps(self, size: int) -> Timestamps:
         """The stored RFC 3161 tokens over checkpoint `size`, and the TSAs still pending."""
-        with read_connection(self._engine) as connection:  # Core: every receipt asks
+        with read_once(self._engine) as connection:  # Core: every receipt asks
             rows = connection.execute(_TIMESTAMPS, {"size": size}).all()
         stored: list[StoredToken] = []
         pending: list[str] = []

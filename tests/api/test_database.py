@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlmodel import SQLModel
 
 import api.tables  # noqa: F401
-from api.database import build_engine, migrate
+from api.database import build_engine, migrate, read_connection, read_once
 from api.settings import Settings
 from tests.e2e.servers import throwaway_database
 
@@ -64,3 +64,30 @@ def test_the_pool_size_is_a_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     monkeypatch.setenv("CUSTODY_DATABASE_POOL_SIZE", "0")
     with pytest.raises(ValueError, match="greater than or equal to 1"):
         Settings(data_dir=tmp_path)
+
+
+def test_a_one_statement_read_sends_no_begin_on_sqlite_and_sees_committed_rows(
+    tmp_path: Path,
+) -> None:
+    engine = build_engine(f"sqlite:///{tmp_path / 'r.db'}")
+    sent: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: sent.append(args[2]))
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+            connection.exec_driver_sql("INSERT INTO t VALUES (1)")
+        assert "BEGIN IMMEDIATE" in sent  # writes still take the lock up front
+        sent.clear()
+        with read_once(engine) as connection:
+            assert connection.exec_driver_sql("SELECT x FROM t").scalar() == 1
+        assert sent == ["SELECT x FROM t"]
+        sent.clear()
+        with read_connection(engine) as connection:  # several reads: one snapshot
+            assert connection.exec_driver_sql("SELECT x FROM t").scalar() == 1
+        assert sent == ["BEGIN", "SELECT x FROM t"]
+        with engine.begin() as connection:  # the one-statement read left no lock behind
+            connection.exec_driver_sql("INSERT INTO t VALUES (2)")
+        with read_once(engine) as connection:
+            assert connection.exec_driver_sql("SELECT count(*) FROM t").scalar() == 2
+    finally:
+        engine.dispose()
