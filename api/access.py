@@ -66,14 +66,16 @@ class AccessService:
             raise not_found("case")
         return case
 
-    def require_uploader(self, principal: Principal, case_id: str) -> None:
-        """Uploads go to members with a role that collects evidence (one Core query: every
-        ingest starts here)."""
-        with read_once(self._engine) as connection:
-            member = connection.execute(
-                _MEMBER, {"case": case_id, "user": principal.user_id}
-            ).first()
+    def require_uploader(
+        self, principal: Principal, case_id: str, *, member: bool | None = None
+    ) -> None:
+        """Uploads go to members with a role that collects evidence. `member`: whether the
+        principal is a member, if already known (`authenticate_member`); else one query."""
         if member is None:
+            with read_once(self._engine) as connection:
+                params = {"case": case_id, "user": principal.user_id}
+                member = connection.execute(_MEMBER, params).first() is not None
+        if not member:
             raise not_found("case")
         if principal.role not in (ADMIN, LAWYER, FIELD):
             raise forbidden("Auditors read the log; they cannot add evidence.")

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from api.access import AccessService
-from api.auth import Principal, TokenCache, authenticate
+from api.auth import Principal, TokenCache, authenticate, authenticate_member
 from api.bundler import Bundler
 from api.copies import CopyService
 from api.evidence import EvidenceService
@@ -66,11 +66,10 @@ async def get_principal(request: Request) -> Principal:
     return await authorize(request)
 
 
-async def authorize(
-    request: Request, check: Callable[[Principal], None] | None = None
-) -> Principal:
-    """The request's principal (as `get_principal`), then `check(principal)` (a membership
-    query, say) in the same worker-thread hop: one hand-off where there would be two."""
+async def authorize(request: Request, *, uploads_to: str | None = None) -> Principal:
+    """The request's principal (as `get_principal`); with `uploads_to`, only if it may add
+    evidence to that case (else 404 or 403), checked in the same worker-thread hop and, on
+    a token not cached, by the same query as the token."""
     context = context_of(request)
     failures = context.limits.window("auth-failures", context.settings.auth_failures_per_minute)
     client = client_address(request)
@@ -80,14 +79,17 @@ async def authorize(
     authorization, now = request.headers.get("authorization"), context.clock()
     cached = context.tokens.get(authorization, now=now)
     if cached is not None:
-        if check is not None:
-            await run_in_threadpool(check, cached)
+        if uploads_to is not None:
+            await run_in_threadpool(context.access.require_uploader, cached, uploads_to)
         return cached
 
     def authenticate_and_check() -> Principal:
-        principal = authenticate(context.engine, authorization, now=now, cache=context.tokens)
-        if check is not None:
-            check(principal)
+        if uploads_to is None:
+            return authenticate(context.engine, authorization, now=now, cache=context.tokens)
+        principal, member = authenticate_member(
+            context.engine, authorization, uploads_to, now=now, cache=context.tokens
+        )
+        context.access.require_uploader(principal, uploads_to, member=member)
         return principal
 
     try:
@@ -101,10 +103,7 @@ async def authorize(
 
 async def uploader(request: Request, case_id: str) -> Principal:
     """The principal, if it may add evidence to case `case_id` (else 401, 404 or 403)."""
-    context = context_of(request)
-    return await authorize(
-        request, lambda principal: context.access.require_uploader(principal, case_id)
-    )
+    return await authorize(request, uploads_to=case_id)
 
 
 async def get_optional_principal(request: Request) -> Principal | None:

@@ -7,12 +7,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, event, update
 
-from api.auth import TokenCache, authenticate, create_user, hash_token
+from api.auth import TokenCache, authenticate, authenticate_member, create_user, hash_token
 from api.database import build_engine, migrate, session_scope
 from api.problems import Problem
-from api.tables import ApiToken
+from api.tables import ApiToken, Case
+from tests.api.test_integrator import any_engine  # noqa: F401  (a fixture)
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -92,3 +93,25 @@ def test_the_cache_is_bounded(engine: Engine) -> None:
     authenticate(engine, f"Bearer {second}", now=NOW, cache=cache)
     assert cache.get(f"Bearer {first}", now=NOW) is None
     assert cache.get(f"Bearer {second}", now=NOW) is not None
+
+
+def test_the_token_and_the_membership_come_from_one_query(any_engine: Engine) -> None:  # noqa: F811
+    admin = create_user(any_engine, name="admin", role="admin", now=NOW)
+    with session_scope(any_engine) as session:
+        for case in ("c_in", "c_out"):
+            session.add(Case(id=case, title=case, created_by=admin.user_id, created_at=NOW))
+    field = create_user(any_engine, name="f", role="field", now=NOW, cases=["c_in"])
+    header = f"Bearer {field.issued.token}"
+    sent: list[str] = []
+    event.listen(any_engine, "before_cursor_execute", lambda *args: sent.append(args[2]))
+
+    principal, member = authenticate_member(any_engine, header, "c_in", now=NOW)
+    assert (principal.user_id, member) == (field.user_id, True)
+    assert len([s for s in sent if s.lstrip().upper().startswith("SELECT")]) == 1
+    assert authenticate_member(any_engine, header, "c_out", now=NOW) == (principal, False)
+    assert authenticate_member(any_engine, header, "c_none", now=NOW) == (principal, False)
+    assert authenticate(any_engine, header, now=NOW) == principal
+    revoke(any_engine, field.issued.token)
+    with pytest.raises(Problem) as refused:
+        authenticate_member(any_engine, header, "c_in", now=NOW)
+    assert refused.value.status == 401
