@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import itertools
+import os
 import stat
 from pathlib import Path
 
@@ -151,6 +153,20 @@ def test_a_temp_directory_removed_between_puts_is_made_again(
     put_bytes(store, "b", b"2")
     assert (root / "b").read_bytes() == b"2"
     assert leftovers(root) == []
+
+
+def test_a_temp_name_left_by_an_earlier_process_is_skipped(
+    store: LocalObjectStore, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put_bytes(store, "a", b"1")
+    monkeypatch.setattr(storage.local, "_TEMP_NAMES", itertools.count(7))
+    stale = [f"put-{os.getpid()}-{n}" for n in (7, 8)]  # a crashed process had this PID
+    for name in stale:
+        (root / TMP_DIR / name).write_bytes(b"stale")
+
+    put_bytes(store, "b", b"2")
+    assert (root / "b").read_bytes() == b"2"
+    assert leftovers(root) == stale
 
 
 def test_supports_no_lock(store: LocalObjectStore) -> None:
