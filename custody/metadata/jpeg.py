@@ -28,6 +28,9 @@ _SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 _TABLES = frozenset({0xC4, 0xCC, 0xDB, 0xDD})
 _RST = frozenset(range(0xD0, 0xD8))
 _MAX_FILL = 1024  # 0xFF fill bytes before one marker (B.1.1.2); more is not a real encoder's
+# In entropy-coded data, the first 0xFF that is neither stuffing (0xFF00) nor RSTn: fill
+# bytes or a marker. Everything before it is data, copied in one piece.
+_ENTROPY_STOP = re.compile(rb"\xff[^\x00\xd0-\xd7]")
 _JFIF_HEAD = 12  # "JFIF\0", version, units, X/Y density: the fields before the thumbnail size
 _ADOBE_LEN = 12  # "Adobe", DCTEncodeVersion, APP14Flags0/1, ColorTransform (Adobe TN 5116)
 _IDENT = re.compile(rb"[A-Za-z0-9 ._:/-]{1,40}")
@@ -177,9 +180,13 @@ class _Walk:
             buf, pos = self.reader.window(2)
             if pos >= len(buf):
                 raise StripError("JPEG entropy-coded data runs off the end")
-            end = buf.find(b"\xff", pos, pos + CHUNK)
+            limit = min(len(buf), pos + CHUNK)
+            stop = _ENTROPY_STOP.search(buf, pos, limit)
+            end = stop.start() if stop else limit
+            if stop is None and buf[end - 1] == 0xFF:
+                end -= 1  # the byte after this 0xFF is not read yet
             if end != pos:
-                self._data(buf[pos : end if end >= 0 else pos + CHUNK])
+                self._data(buf[pos:end])
                 continue
             marker, run = self._after_ff()
             buf, pos = self.reader.window(run + 1)

@@ -164,6 +164,45 @@ def test_a_second_frame_header_is_refused() -> None:
         strip_bytes(STRIPPER, doubled)
 
 
+class _Trickle(io.RawIOBase):
+    """A source that hands out one byte per read: every chunk boundary falls everywhere."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__()
+        self._data, self._pos = data, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1, /) -> bytes:
+        piece = self._data[self._pos : self._pos + 1]
+        self._pos += len(piece)
+        return piece
+
+
+def test_entropy_coded_data_is_copied_byte_identical_across_any_boundary() -> None:
+    original = photo()
+    sos = _sos_at(original)
+    header_end = sos + 2 + struct.unpack(">H", original[sos + 2 : sos + 4])[0]
+    rng = random.Random(3)
+    # Stuffed 0xFF00 pairs, restart markers after fill bytes, and more than two 64 KiB
+    # chunks of it, so a pair or a run straddles the buffer's edge somewhere.
+    pieces = []
+    for index in range(30_000):
+        pieces.append(bytes(rng.randrange(0xFF) for _ in range(rng.randrange(1, 8))))
+        pieces.append(b"\xff\x00" if index % 50 else b"\xff\xff" + bytes([0xD0 + index % 8]))
+    scan = b"".join(pieces)
+    assert len(scan) > 2 * 65_536
+    crafted = original[:header_end] + scan + b"\xff\xff\xff\xd9"  # fill bytes before EOI
+    whole, _ = strip_bytes(STRIPPER, crafted)
+    trickled = io.BytesIO()
+    STRIPPER.strip(_Trickle(crafted), trickled)  # type: ignore[arg-type]
+
+    assert trickled.getvalue() == whole
+    assert whole.endswith(scan + b"\xff\xd9")
+    assert digest_of(STRIPPER, whole) == digest_of(STRIPPER, crafted)
+
+
 def test_memory_stays_flat_on_a_large_file(tmp_path: Path) -> None:
     noise = Image.frombytes("RGB", (1600, 1200), random.Random(7).randbytes(1600 * 1200 * 3))
     path = tmp_path / "large.jpg"
