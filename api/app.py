@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -60,9 +61,13 @@ def create_app(
     engine: Engine | None = None,
     signer: Signer | None = None,
     clock: Callable[[], datetime] = utc_now,
+    settle_heap: bool = False,
 ) -> FastAPI:
     """The service. Composition happens at start-up (lifespan): building the app alone
-    connects to nothing and creates no key, so `custody openapi` has no side effects."""
+    connects to nothing and creates no key, so `custody openapi` has no side effects.
+
+    `settle_heap` is for a process that runs this one app (`custody serve`): once started,
+    the heap is frozen out of the garbage collector's sight (see `settle_heap`)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -76,6 +81,8 @@ def create_app(
         if settings.integrator_enabled:
             context.integrator.start()
             context.timestamper.start()
+        if settle_heap:
+            _settle_heap()
         log.info("custody ready: database %s, store %s", context.engine.url, context.store)
         yield
         if settings.integrator_enabled:
@@ -101,6 +108,22 @@ def create_app(
     app.include_router(log_routes.raw)
     app.include_router(tsa_routes.metrics)
     return app
+
+
+# Young objects are collected every 10,000 allocations (net) instead of 700.
+GC_THRESHOLDS = (10_000, 10, 10)
+
+
+def _settle_heap() -> None:
+    """Freeze what start-up made and collect young objects less often.
+
+    A started service's heap is mostly long-lived: modules, routes, compiled SQL, keys and
+    certificates. The collector walked it again and again, in whichever thread allocated
+    next and holding the GIL meanwhile: 7% of a core at 64 clients. Frozen, it is never
+    walked; cycles made later are still collected, only in larger batches."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 async def _resume_exports(context: AppContext) -> None:

@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     log_lease_seconds: float = Field(default=10.0, gt=0.5)
     receipt_wait_seconds: float = Field(default=2.0, ge=0, le=30)
     integrator_enabled: bool = True
+    # Off by default: an access log keeps every client's address and every path it asked
+    # for (case ids, evidence hashes) in a plain file on a server that may be seized.
+    access_log: bool = Field(
+        default=False, description="log every request with the client's address (uvicorn)"
+    )
     log_public: bool = Field(
         default=False,
         description="serve entries, tiles, bundles and inclusion proofs without a token",

@@ -53,7 +53,13 @@ def serve(
             settings.data_dir.resolve(),
         )
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        uvicorn.run(
+            create_app(settings, settle_heap=True),
+            host=host,
+            port=port,
+            log_level="info",
+            access_log=settings.access_log,
+        )
         return
     # Settle the signing key here, so the workers read one key rather than race to make it.
     load_signer(settings)
@@ -64,6 +70,7 @@ def serve(
         port=port,
         workers=workers,
         log_level="info",
+        access_log=settings.access_log,
     )
 
 
@@ -72,7 +79,7 @@ def app_from_environment() -> FastAPI:
     from api.app import create_app
     from api.settings import Settings
 
-    return create_app(Settings())
+    return create_app(Settings(), settle_heap=True)
 
 
 @admin.command("create-user")

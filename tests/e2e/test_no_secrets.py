@@ -13,6 +13,7 @@ from api.auth import hash_token
 from custody.checkpoint import open_checkpoint
 from custody.note import parse_vkey
 from custody.tiles import TILE_WIDTH, Bundle, bundle_path
+from tests.e2e.conftest import base_env
 from tests.e2e.servers import Service, create_user, running_service
 from tests.e2e.test_access_events import Account, add_user, integrated
 from tests.e2e.test_ingest import event_count, new_case, repr_digest
@@ -38,6 +39,8 @@ def test_secrets_stay_out_of_logs_errors_and_the_custody_log(
 ) -> None:
     data_dir = Path(deployment["CUSTODY_DATA_DIR"])
     data_dir.mkdir(parents=True, exist_ok=True)
+    # The access log is off by default (see below); on, it must hold no secret either.
+    deployment["CUSTODY_ACCESS_LOG"] = "true"
     # Made before the server starts: the CLI would queue behind it for SQLite's write lock.
     admin_token = create_user(deployment, ADMIN_NAME)
     accounts = [
@@ -72,6 +75,27 @@ def test_secrets_stay_out_of_logs_errors_and_the_custody_log(
         if secret.encode() in text
     ]
     assert leaks == []
+
+
+def test_by_default_the_server_log_names_no_client_and_no_request(tmp_path: Path) -> None:
+    """A seized server's log must not tell who connected from where, or what they asked for."""
+    env = base_env(tmp_path / "data")
+    data_dir = Path(env["CUSTODY_DATA_DIR"])
+    data_dir.mkdir(parents=True)
+    token = create_user(env, ADMIN_NAME)
+    with running_service(env, data_dir, token=token) as service, service.client() as client:
+        case = new_case(client)
+        data = os.urandom(1024)
+        stored = client.put(f"/v1/cases/{case}/evidence", content=data)
+        assert stored.status_code == 201, stored.text
+        sha = stored.json()["sha256"]
+        assert client.get(f"/v1/evidence/{sha}/content").content == data
+        assert client.get("/v1/nothing-here").status_code == 404
+    server_log = b"".join(path.read_bytes() for path in data_dir.glob("server-*.log"))
+    assert b"Application startup complete" in server_log  # written: its silence means something
+    paths = (b"/v1/cases", b"/v1/evidence", b"/v1/nothing-here")
+    for request_trace in (case.encode(), sha.encode(), *paths, b'HTTP/1.1"'):
+        assert request_trace not in server_log
 
 
 def _exercise(
