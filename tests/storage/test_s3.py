@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from storage.base import LockVerificationError, ObjectExistsError, StorageError
 from storage.s3 import S3Error, S3ObjectStore
+from storage.s3_client import CONTINUE_THRESHOLD
 from tests.servers import S3_REGION, S3Server
 from tests.storage.support import (
     MIB,
@@ -292,3 +293,25 @@ def test_lock_dropped_on_multipart_is_applied_afterwards(s3_client: S3Client, bu
 
     head = s3_client.head_object(Bucket=bucket, Key=PREFIX + "evidence")
     assert (head["ObjectLockMode"], head["ObjectLockRetainUntilDate"]) == ("COMPLIANCE", until)
+
+
+def test_small_bodies_go_without_waiting_for_100_continue(
+    s3_client: S3Client, store: S3ObjectStore
+) -> None:
+    """A round trip saved per small object; a large one still asks first, then sends."""
+    sent: list[tuple[str, str | None]] = []
+
+    def record(request: Any, **_: Any) -> None:
+        expect = request.headers.get("Expect")
+        sent.append((request.method, expect.decode() if isinstance(expect, bytes) else expect))
+
+    s3_client.meta.events.register("before-send.s3", record)
+    try:
+        small = os.urandom(CONTINUE_THRESHOLD - 1)
+        put_bytes(store, "originals/small", small, retain_until=retention())
+        large = os.urandom(CONTINUE_THRESHOLD)
+        put_bytes(store, "originals/large", large, retain_until=retention())
+    finally:
+        s3_client.meta.events.unregister("before-send.s3", record)
+    assert [expect for method, expect in sent if method == "PUT"] == [None, "100-continue"]
+    assert read_all(store, "originals/small") == small
