@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from pathlib import Path
 from typing import Annotated, Literal
@@ -85,6 +86,14 @@ class Settings(BaseSettings):
     auth_failures_per_minute: int = Field(
         default=10, ge=1, le=100000, description="failed authentications per client, then 429"
     )
+    # Rate limits are per client address. Behind a reverse proxy every request comes from the
+    # proxy, so unless the proxy is trusted to name the client (X-Forwarded-For), one
+    # stranger's failed guesses would lock every user out.
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For "
+        "names the client; '*' trusts any peer",
+    )
 
     # Trusted time: RFC 3161 timestamps over every archived checkpoint.
     tsa_urls: Annotated[list[str], NoDecode] = Field(
@@ -146,6 +155,27 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
+
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _check_hosts(cls, hosts: list[str]) -> list[str]:
+        for host in hosts:
+            if host == "*":
+                continue
+            try:
+                ipaddress.ip_network(host)
+            except ValueError as exc:
+                raise ValueError(
+                    f"{host!r} is neither an IP address, a network such as 10.0.0.0/8, nor '*'"
+                ) from exc
+        return hosts
 
     @property
     def resolved_tsa_key_file(self) -> Path:

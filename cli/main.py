@@ -59,6 +59,7 @@ def serve(
             port=port,
             log_level="info",
             access_log=settings.access_log,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
         )
         return
     # Settle the signing key here, so the workers read one key rather than race to make it.
@@ -71,6 +72,7 @@ def serve(
         workers=workers,
         log_level="info",
         access_log=settings.access_log,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
 
 

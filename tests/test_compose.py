@@ -57,3 +57,19 @@ def test_backing_services_have_healthchecks_volumes_and_only_the_s3_port() -> No
     assert services["seaweedfs"]["ports"] == ["127.0.0.1:8333:8333"]
     assert set(compose["volumes"]) >= {"postgres-data", "seaweedfs-data"}
     assert "${POSTGRES_PASSWORD:?" in services["postgres"]["environment"]["POSTGRES_PASSWORD"]
+
+
+def test_the_replicas_trust_the_proxy_and_only_its_network_to_name_clients() -> None:
+    """Per-client rate limits must see the clients, not the proxy's one address."""
+    compose = load()
+    services = compose["services"]
+    subnet = compose["networks"]["front"]["ipam"]["config"][0]["subnet"]
+    assert services["proxy"]["networks"] == ["front"]
+    for name in ("api-1", "api-2"):
+        trusted = Settings(
+            forwarded_allow_ips=services[name]["environment"]["CUSTODY_FORWARDED_ALLOW_IPS"]
+        ).forwarded_allow_ips
+        assert trusted == [subnet]
+        assert "front" in services[name]["networks"]
+    for name in ("postgres", "seaweedfs"):  # on the default network: they cannot pose as it
+        assert "networks" not in services[name]

@@ -308,6 +308,25 @@ def test_failed_authentication_is_limited_per_client(limited_service: Service) -
         assert fine.status_code == 200
 
 
+def test_a_peer_not_trusted_as_a_proxy_cannot_name_another_client(tmp_path: Path) -> None:
+    """X-Forwarded-For counts only from the proxies configured: anyone else could dodge
+    the limit by naming a fresh address with each guess."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    env = base_env(data_dir)
+    env.update(CUSTODY_AUTH_FAILURES_PER_MINUTE="3", CUSTODY_FORWARDED_ALLOW_IPS="192.0.2.1")
+    with (
+        running_service(env, data_dir) as service,
+        httpx.Client(base_url=service.base_url, timeout=60) as client,
+    ):
+        guess = "cst_" + "B" * 43
+        for n in range(3):
+            refused = client.get("/v1/cases", headers=_from(f"198.51.100.{n}", guess))
+            assert refused.status_code == 401
+        held = client.get("/v1/cases", headers=_from("198.51.100.99", guess))
+        assert held.status_code == 429, held.text
+
+
 def test_hash_lookup_when_enabled_is_public_and_limited(limited_service: Service) -> None:
     with limited_service.client() as admin:
         case = _ok(admin.post("/v1/cases", json={"title": "Lookup"}))["id"]
