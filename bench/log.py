@@ -5,6 +5,10 @@ Prints, as its last line, one JSON object with:
   per second, by concurrent clients against `custody serve` (SQLite + local store; and
   PostgreSQL + SeaweedFS, both started here on loopback);
 - receipt_latency_p99_ms: the slowest 1% of those requests (upload to receipt), all runs;
+- server_cpu_ms_per_append_*, server_cores_*: CPU time (user + system) the server process
+  and its workers used per append, and per second of the run (from /proc; null elsewhere):
+  steadier than a rate on a shared machine, and they show whether the server was CPU-bound
+  (one core is one Python process's limit, the GIL's);
 - audit_entries_per_s: `custody.audit.audit_log` over a log of AUDIT_ENTRIES entries in a
   local object store (built here first);
 - python_append_ceiling_per_s: leaf hash + Merkle frontier update in a tight loop, the same
@@ -31,6 +35,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -102,14 +107,58 @@ class Load:
         return len(self.latencies) / elapsed
 
 
+@dataclass
+class Measured:
+    load: Load
+    rate: float
+    server_cpu: float | None  # CPU seconds of the server's processes during the load
+    seconds: float
+
+    def cpu_ms_per_append(self) -> float | None:
+        if self.server_cpu is None or not self.load.latencies:
+            return None
+        return round(self.server_cpu * 1000 / len(self.load.latencies), 2)
+
+    def cores(self) -> float | None:
+        return None if self.server_cpu is None else round(self.server_cpu / self.seconds, 2)
+
+
 def measure(
     env: dict[str, str], data_dir: Path, clients: int, seconds: float, workers: int
-) -> Load:
+) -> Measured:
     token = create_user(env, name="bench")
     with running_service(env, data_dir, token=token, workers=workers) as service:
         load = Load(service.base_url, token, create_case(service.base_url, token))
-        load.rate = load.run(clients, seconds)  # type: ignore[attr-defined]
-    return load
+        before, start = tree_cpu(service.pid), time.perf_counter()
+        rate = load.run(clients, seconds)
+        after, took = tree_cpu(service.pid), time.perf_counter() - start
+    used = None if before is None or after is None else after - before
+    return Measured(load, rate, used, took)
+
+
+def tree_cpu(pid: int) -> float | None:
+    """CPU seconds used so far by `pid` and its descendants, from Linux's /proc; else None."""
+    proc = Path("/proc")
+    if not (proc / str(pid) / "stat").exists():
+        return None
+    parents: dict[int, list[int]] = {}
+    used: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # exited meanwhile
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(entry.name))
+        used[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += used.get(current, 0.0)
+        todo.extend(parents.get(current, []))
+    return total
 
 
 @contextmanager
@@ -220,12 +269,16 @@ def main() -> None:
         "seconds_per_run": args.seconds,
         "clients": args.clients,
         "server": server_config(args.workers, base),
-        "appends_per_s_embedded": round(embedded.rate, 1),  # type: ignore[attr-defined]
-        "appends_per_s_postgres_s3": round(pg.rate, 1),  # type: ignore[attr-defined]
-        "errors": embedded.errors + pg.errors,
-        "receipt_latency_p99_ms": round(p99(embedded.latencies + pg.latencies) * 1000, 1),
-        "receipt_latency_p99_ms_embedded": round(p99(embedded.latencies) * 1000, 1),
-        "receipt_latency_p99_ms_postgres_s3": round(p99(pg.latencies) * 1000, 1),
+        "appends_per_s_embedded": round(embedded.rate, 1),
+        "appends_per_s_postgres_s3": round(pg.rate, 1),
+        "errors": embedded.load.errors + pg.load.errors,
+        "receipt_latency_p99_ms": round(p99(embedded.load.latencies + pg.load.latencies) * 1000, 1),
+        "receipt_latency_p99_ms_embedded": round(p99(embedded.load.latencies) * 1000, 1),
+        "receipt_latency_p99_ms_postgres_s3": round(p99(pg.load.latencies) * 1000, 1),
+        "server_cpu_ms_per_append_embedded": embedded.cpu_ms_per_append(),
+        "server_cpu_ms_per_append_postgres_s3": pg.cpu_ms_per_append(),
+        "server_cores_embedded": embedded.cores(),
+        "server_cores_postgres_s3": pg.cores(),
         "audit_entries": args.audit_entries,
         "audit_entries_per_s": round(audit, 1),
         "python_append_ceiling_per_s": round(ceiling, 1),
