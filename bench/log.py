@@ -15,6 +15,7 @@ Prints, as its last line, one JSON object with:
   run, so the first figures read as a fraction of the compute limit.
 
     python bench/log.py [--seconds 10] [--clients 32] [--audit-entries 1000000] [--workers N]
+                        [--dir DIR]
 
 The JSON also names the server configuration used: `custody serve --workers`, and the
 log settings in effect (CUSTODY_LOG_BATCH_DELAY_MS and the others, or their defaults).
@@ -248,6 +249,13 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--audit-entries", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=1, help="custody serve --workers")
+    parser.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help="where the servers keep their data (a fresh directory is made in it and removed "
+        "after; default: the system's temp directory): measure on the disk you deploy to",
+    )
     args = parser.parse_args()
     # The log's tuning knobs pass through, and are reported; everything else is the bench's.
     base = {
@@ -255,7 +263,7 @@ def main() -> None:
         for k, v in os.environ.items()
         if not k.startswith("CUSTODY_") or k.startswith(("CUSTODY_LOG_BATCH", "CUSTODY_LOG_POLL"))
     }
-    with tempfile.TemporaryDirectory(prefix="custody-bench-log-") as name:
+    with tempfile.TemporaryDirectory(prefix="custody-bench-log-", dir=args.dir) as name:
         tmp = Path(name)
         embedded_env = {**base, "CUSTODY_DATA_DIR": str(tmp / "embedded")}
         embedded = measure(embedded_env, tmp / "embedded", args.clients, args.seconds, args.workers)
@@ -269,6 +277,7 @@ def main() -> None:
         "seconds_per_run": args.seconds,
         "clients": args.clients,
         "server": server_config(args.workers, base),
+        "data_under": str(args.dir or tempfile.gettempdir()),
         "appends_per_s_embedded": round(embedded.rate, 1),
         "appends_per_s_postgres_s3": round(pg.rate, 1),
         "errors": embedded.load.errors + pg.load.errors,
