@@ -67,7 +67,7 @@ def create_app(
     connects to nothing and creates no key, so `custody openapi` has no side effects.
 
     `settle_heap` is for a process that runs this one app (`custody serve`): once started,
-    the heap is frozen out of the garbage collector's sight (see `settle_heap`)."""
+    the heap is frozen out of the garbage collector's sight (see `_settle_heap`)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
