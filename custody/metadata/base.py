@@ -78,12 +78,13 @@ class Stripper(Protocol):
         ...
 
     def content_digest(self, source: BinaryIO) -> str:
-        """The digest of `source`'s content as `strip` defines it (for the original)."""
+        """The digest of `source`'s content as `strip` defines it: equal for an original and
+        its copy (`make_copy` reads it back from every copy)."""
         ...
 
 
 def digests_both_sides(stripper: Stripper) -> bool:
-    """Whether the stripper's report carries the digest it computed on the original and
-    compared with the one it computed on the copy (raising StripError if they differ), so
-    computing it on the original once more would only repeat that work."""
+    """Whether `strip` already computed the digest on the copy it wrote and compared it with
+    the original's (raising StripError if they differ), so reading the copy back once more
+    would only repeat that work."""
     return bool(getattr(stripper, "digests_both_sides", False))

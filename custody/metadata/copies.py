@@ -100,13 +100,16 @@ def make_copy(
     stripper = stripper_for(media_type)
     with original.open("rb") as source, copy.open("wb") as sink:
         report = stripper.strip(source, sink)
-    if digests_both_sides(stripper):
-        original_digest = report.content_digest
-    else:
-        with original.open("rb") as source:
-            original_digest = stripper.content_digest(source)
-    if original_digest != report.content_digest:
-        raise StripError("the copy's content differs from the original's", found=("content",))
+    # The report's digest is of the original's content, as the stripper read it to copy it.
+    original_digest = report.content_digest
+    if not digests_both_sides(stripper):
+        # Read back from the copy's own bytes, as a court would: what was written, not what
+        # the stripper meant to write.
+        with copy.open("rb") as written:
+            if stripper.content_digest(written) != original_digest:
+                raise StripError(
+                    "the copy's content differs from the original's", found=("content",)
+                )
     _check_extracted(extract(copy, media_type), original_metadata)
     _check_bytes(copy, original_metadata.sensitive_values)
     sha256, size = _sha256(copy)

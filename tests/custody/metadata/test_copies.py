@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import BinaryIO
 
@@ -27,24 +28,27 @@ def clean(_: Path, media_type: str) -> Metadata:
 
 
 class Echo:
-    """A stripper that copies its input and reports given content digests."""
+    """A stripper that copies its input and reports given content digests: `read_digest` for
+    the original as `strip` reads it, `reread_digest` for any file `content_digest` reads."""
 
     name = "echo"
     version = "echo/1"
     media_types = frozenset({"application/x-echo"})
 
-    def __init__(self, copy_digest: str = "a" * 64, original_digest: str = "a" * 64) -> None:
-        self.copy_digest = copy_digest
-        self.original_digest = original_digest
+    def __init__(self, read_digest: str = "a" * 64, reread_digest: str = "a" * 64) -> None:
+        self.read_digest = read_digest
+        self.reread_digest = reread_digest
+        self.reread: list[bytes] = []
 
     def strip(self, source: BinaryIO, sink: BinaryIO) -> StripReport:
         sink.write(source.read())
         return StripReport(
-            removed=("nothing",), content_digest=self.copy_digest, content_kind="echo"
+            removed=("nothing",), content_digest=self.read_digest, content_kind="echo"
         )
 
     def content_digest(self, source: BinaryIO) -> str:
-        return self.original_digest
+        self.reread.append(source.read())
+        return self.reread_digest
 
 
 @pytest.fixture
@@ -78,15 +82,38 @@ def test_clean_copy_is_released(tmp_path: Path, echo: Echo) -> None:
         extract=clean,
     )
     assert (tmp_path / "copy").read_bytes() == b"evidence bytes"
+    assert echo.reread == [b"evidence bytes"]  # the copy, read back once
     assert made.size == 14
     assert made.stripper == "echo/1"
 
 
 def test_changed_content_is_refused(tmp_path: Path, echo: Echo) -> None:
-    echo.original_digest = "b" * 64
+    echo.reread_digest = "b" * 64
     with pytest.raises(StripError, match="content"):
         make_copy(
             write(tmp_path, b"x"),
+            "application/x-echo",
+            tmp_path / "copy",
+            original_metadata=Metadata("application/x-echo"),
+            extract=clean,
+        )
+
+
+def test_the_content_digest_is_read_back_from_the_copy_written(
+    tmp_path: Path, echo: Echo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A writer that loses the last byte: the digest the stripper took of the original as it
+    # read it cannot vouch for what reached the disk.
+    def lossy(source: BinaryIO, sink: BinaryIO) -> StripReport:
+        data = source.read()
+        sink.write(data[:-1])
+        return StripReport(("nothing",), hashlib.sha256(data).hexdigest(), "echo")
+
+    monkeypatch.setattr(echo, "strip", lossy)
+    monkeypatch.setattr(echo, "content_digest", lambda s: hashlib.sha256(s.read()).hexdigest())
+    with pytest.raises(StripError, match="content"):
+        make_copy(
+            write(tmp_path, b"evidence bytes"),
             "application/x-echo",
             tmp_path / "copy",
             original_metadata=Metadata("application/x-echo"),
@@ -98,7 +125,7 @@ def test_a_stripper_that_digests_both_sides_is_not_asked_again(
     tmp_path: Path, echo: Echo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(echo, "digests_both_sides", True, raising=False)
-    monkeypatch.setattr(echo, "original_digest", "never asked")
+    monkeypatch.setattr(echo, "reread_digest", "never asked")
     made = make_copy(
         write(tmp_path, b"bytes"),
         "application/x-echo",
