@@ -111,12 +111,15 @@ class _Writer(xml.sax.handler.ContentHandler):
         if self.skip or (self.frames and self.frames[-1].mute):
             self._drop(qname)
             return
-        namespaces = self._declare(attrs)
+        # One pass over the attributes: (qname, value, is a namespace declaration).
+        items = [(key, value, _is_xmlns(key)) for key, value in attrs.items()]
+        namespaces = self._declare([(key, uri) for key, uri, xmlns in items if xmlns])
         self.path.append(_resolve(qname, namespaces, element=True))
         if len(self.path) == 1 and self.path[0][1].casefold() != self.root.casefold():
             raise StripError(f"the root element is {qname!r}, not {self.root!r}")
-        values = {_resolve(k, namespaces): v for k, v in attrs.items() if not _is_xmlns(k)}
-        if len(values) != sum(not _is_xmlns(k) for k in attrs.getNames()):  # Namespaces §6.3
+        names = [_resolve(key, namespaces) for key, _, xmlns in items if not xmlns]
+        values = dict(zip(names, (value for _, value, xmlns in items if not xmlns), strict=True))
+        if len(values) != len(names):  # Namespaces in XML 1.0 §6.3
             raise StripError(f"{qname!r} has one attribute twice under two prefixes")
         action = self.rules.element(self.path, values)
         if action is Action.DROP:
@@ -124,7 +127,7 @@ class _Writer(xml.sax.handler.ContentHandler):
             self._drop(qname)
             return
         self._close_tag()
-        self.out.append(f"<{qname}{self._attributes(attrs, namespaces)}")
+        self.out.append(f"<{qname}{self._attributes(items, names)}" if items else f"<{qname}")
         self.open_tag = True
         counted = action is Action.KEEP and (not self.frames or self.frames[-1].counted)
         self.frames.append(_Frame(qname, namespaces, action is not Action.KEEP, counted))
@@ -187,13 +190,12 @@ class _Writer(xml.sax.handler.ContentHandler):
             self.out.append(">")
             self.open_tag = False
 
-    def _declare(self, attrs: Any) -> dict[str, str]:
+    def _declare(self, declared: list[tuple[str, str]]) -> dict[str, str]:
         namespaces = self.frames[-1].namespaces if self.frames else {"xml": XML_NS}
-        declared = {k: v for k, v in attrs.items() if _is_xmlns(k)}
         if not declared:
             return namespaces
         scope = dict(namespaces)
-        for key, uri in declared.items():
+        for key, uri in declared:
             prefix = key[6:] if key.startswith("xmlns:") else ""
             # Namespaces in XML 1.0 §3: names are URI references (RFC 3986 has no braces or
             # spaces; ElementTree-based readers, the extractors among them, choke on them),
@@ -203,13 +205,15 @@ class _Writer(xml.sax.handler.ContentHandler):
             scope[prefix] = uri
         return scope
 
-    def _attributes(self, attrs: Any, namespaces: dict[str, str]) -> str:
+    def _attributes(self, items: list[tuple[str, str, bool]], names: list[Name]) -> str:
+        """The attributes as written, in their order; `names` resolves those not xmlns."""
         element = self.path[-1]
+        resolved = iter(names)
         parts = []
-        for qname, value in attrs.items():
+        for qname, value, xmlns in items:
             kept: str | None = value
-            if not _is_xmlns(qname):
-                kept = self.rules.attribute(element, _resolve(qname, namespaces), value)
+            if not xmlns:
+                kept = self.rules.attribute(element, next(resolved), value)
                 if kept != value and (kept is not None or value):
                     self.removed.add(f"{self.part} @{qname}")
             if kept is not None:

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import pikepdf
-from pikepdf import Array, Dictionary, Name, Stream, String
+from pikepdf import Array, Dictionary, Stream, String
 
 from custody.metadata.base import StripError
 from custody.metadata.binary import unique
-from custody.metadata.pdf_graph import Graph, dictionaries, filters, is_annotation, name_bytes
+from custody.metadata.pdf_graph import (
+    EMBEDDED_FILE,
+    PAGE,
+    SIG,
+    Graph,
+    dictionaries,
+    filters,
+    is_annotation,
+    name_bytes,
+)
 from custody.metadata.pdf_needles import marks_author
 
 # Entries dropped from every dictionary that holds them, and the name recorded for each.
@@ -85,8 +94,12 @@ def clean(pdf: pikepdf.Pdf, walked: Graph | None = None) -> list[str]:
         raise StripError("PDF has no document catalog")
     _clean_catalog(root, removed)
     for obj in dictionaries(pdf, walked):
-        _refuse(obj)
-        _clean_dictionary(obj, removed)
+        # Each lookup crosses into qpdf: read the keys once, look up only entries present.
+        keys = obj.keys()
+        kind = obj.get("/Type") if "/Type" in keys else None
+        annotation = is_annotation(obj, keys)
+        _refuse(obj, keys, kind, annotation)
+        _clean_dictionary(obj, keys, kind, annotation, removed)
     return list(unique(removed))
 
 
@@ -125,48 +138,55 @@ def _clean_catalog(root: Dictionary, removed: list[str]) -> None:
             removed.append("article thread information")
 
 
-def _refuse(obj: Dictionary | Stream) -> None:
+def _refuse(obj: Dictionary | Stream, keys: set[str], kind: object, annotation: bool) -> None:
     # §7.11.4: an embedded file is a whole file of another format, with its own metadata,
     # and part of the evidence: it can be neither stripped here nor silently dropped.
-    if "/EF" in obj or obj.get("/Type") == Name.EmbeddedFile:
+    if "/EF" in keys or kind == EMBEDDED_FILE:
         raise StripError("PDF has embedded files (attachments)")
-    if is_annotation(obj) and name_bytes(obj.get("/Subtype")) in _MEDIA:
+    if annotation and name_bytes(obj.get("/Subtype")) in _MEDIA:
         raise StripError("PDF embeds media (sound, movie, 3D or rich media)")
-    if isinstance(obj, Stream) and not {name_bytes(n) for n in filters(obj)[0]} <= _FILTERS:
+    if (
+        "/Filter" in keys
+        and isinstance(obj, Stream)
+        and not {name_bytes(n) for n in filters(obj)[0]} <= _FILTERS
+    ):
         # Data no reader can decode cannot be searched for leftovers either.
         raise StripError("PDF stream has an unknown filter")
 
 
-def _clean_dictionary(obj: Dictionary | Stream, removed: list[str]) -> None:
+def _clean_dictionary(
+    obj: Dictionary | Stream, keys: set[str], kind: object, annotation: bool, removed: list[str]
+) -> None:
+    """Drop the entries above from `obj`; `keys` are its keys beforehand, `kind` its /Type."""
     for key, label in _DROPPED.items():
-        if key in obj:
+        if key in keys:
             del obj[key]
             removed.append(label)
-    for key in [key for key in obj.keys() if key.startswith(_PDFTEX_PREFIX)]:  # noqa: SIM118
+    for key in [key for key in keys if key.startswith(_PDFTEX_PREFIX)]:
         del obj[key]
         removed.append("pdfTeX included-file data")
-    script = obj.get("/JS")
+    script = obj.get("/JS") if "/JS" in keys else None
     if script is not None and not (isinstance(script, String) and not bytes(script)):
         # §12.6.4.17: an action's script. An emptied action still does what follows it in
         # /Next and keeps every reference to it valid, so the copy needs no other change.
         obj["/JS"] = String("")
         removed.append("JavaScript")
-    if is_annotation(obj):
+    if annotation:
         for key, label in _ANNOTATION_DROPPED.items():
-            if key in obj:
+            if key in keys:
                 del obj[key]
                 removed.append(label)
-        if "/T" in obj and marks_author(obj):
+        if "/T" in keys and marks_author(obj):
             del obj["/T"]
             removed.append("annotation author")
-    if _is_signature(obj):
+    if ("/FT" in keys or "/Parent" in keys) and _is_signature(obj):
         # §12.8: the signature would not verify over a copy anyway; its value holds the
         # signer's certificate and name, its appearance usually shows the name again.
         for key, label in (("/V", "signature"), ("/AP", "signature appearance")):
-            if key in obj:
+            if key in keys:
                 del obj[key]
                 removed.append(label)
-    if obj.get("/Type") == Name.Page and "/ID" in obj:
+    if kind == PAGE and "/ID" in keys:
         del obj["/ID"]  # §14.10.6: a web-capture digital identifier of the page's source
         removed.append("page web-capture ID")
 
@@ -174,6 +194,4 @@ def _clean_dictionary(obj: Dictionary | Stream, removed: list[str]) -> None:
 def _is_signature(obj: Dictionary | Stream) -> bool:
     """A signature field, or a widget of one (§12.7.5.5: /FT is inherited from /Parent)."""
     parent = obj.get("/Parent")
-    return obj.get("/FT") == Name.Sig or (
-        isinstance(parent, Dictionary) and parent.get("/FT") == Name.Sig
-    )
+    return obj.get("/FT") == SIG or (isinstance(parent, Dictionary) and parent.get("/FT") == SIG)

@@ -25,6 +25,13 @@ ANNOTATIONS = frozenset({
 })
 # fmt: on
 _ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")
+# The containers `reachable` follows, as a tuple: pikepdf checks a tuple faster than a union.
+_CONTAINERS = (Array, Dictionary, Stream)
+# Names compared against on every object: each `Name.X` lookup builds a new object.
+ANNOT, FORM, IMAGE, PAGE, SIG, WIDGET = (
+    Name(f"/{name}") for name in ("Annot", "Form", "Image", "Page", "Sig", "Widget")
+)
+EMBEDDED_FILE = Name("/EmbeddedFile")
 
 
 def reachable(pdf: pikepdf.Pdf) -> Iterator[tuple[Container, ObjGen]]:
@@ -38,7 +45,7 @@ def reachable(pdf: pikepdf.Pdf) -> Iterator[tuple[Container, ObjGen]]:
     stack: list[tuple[object, ObjGen]] = [(pdf.trailer, (0, 0))]
     while stack:
         obj, owner = stack.pop()
-        if not isinstance(obj, Array | Dictionary | Stream):
+        if not isinstance(obj, _CONTAINERS):
             continue
         if obj.is_indirect:
             owner = obj.objgen
@@ -74,15 +81,24 @@ def streams(pdf: pikepdf.Pdf, walked: Graph | None = None) -> Iterator[Stream]:
             yield obj
 
 
-def is_annotation(obj: Dictionary | Stream) -> bool:
-    return obj.get("/Type") == Name.Annot or name_bytes(obj.get("/Subtype")) in ANNOTATIONS
+def is_annotation(obj: Dictionary | Stream, keys: set[str] | None = None) -> bool:
+    """By /Type or /Subtype; `keys` (the object's, read once by the caller) saves the lookups
+    of entries it does not hold."""
+    if keys is None:
+        return obj.get("/Type") == ANNOT or name_bytes(obj.get("/Subtype")) in ANNOTATIONS
+    return ("/Type" in keys and obj.get("/Type") == ANNOT) or (
+        "/Subtype" in keys and name_bytes(obj.get("/Subtype")) in ANNOTATIONS
+    )
 
 
 def name_bytes(name: object) -> bytes:
     """A name's bytes with #xx escapes undone (§7.3.5: names need not be UTF-8); b"" if none."""
     if not isinstance(name, Name):
         return b""
-    return _ESCAPE.sub(lambda match: bytes([int(match[1], 16)]), bytes(name.unparse()))
+    raw = bytes(name.unparse())
+    if b"#" not in raw:
+        return raw
+    return _ESCAPE.sub(lambda match: bytes([int(match[1], 16)]), raw)
 
 
 def filters(stream: Stream) -> tuple[list[Name], list[object]]:

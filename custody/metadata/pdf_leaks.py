@@ -11,7 +11,7 @@ import pikepdf
 from pikepdf import Array, Dictionary, Name, Stream, String
 
 from custody.metadata.binary import unique
-from custody.metadata.pdf_graph import Container, Graph, ObjGen, graph, name_bytes
+from custody.metadata.pdf_graph import IMAGE, Container, Graph, ObjGen, graph, name_bytes
 from custody.metadata.pdf_images import stream_bytes
 from custody.metadata.pdf_needles import Needle
 
@@ -132,7 +132,7 @@ def find_leaks(
 def _stream_leaks(pdf: pikepdf.Pdf, stream: Stream, patterns: _Patterns, font: bool) -> list[str]:
     place = "stream {} {}".format(*stream.objgen)
     data = stream_bytes(pdf, stream)
-    if stream.get("/Subtype") == Name.Image:
+    if stream.get("/Subtype") == IMAGE:
         return patterns.samples.hits(data, place)
     found = (patterns.binary if font else patterns.text).hits(data, place)
     if not font and _XMP.search(data):
@@ -149,9 +149,10 @@ def _scalars(obj: Container, strings: list[bytes], names: list[bytes]) -> None:
     if isinstance(obj, Array):
         items = obj
     else:
+        keys = obj.keys()
         # pikepdf decodes keys that are not UTF-8 with surrogate escapes
-        names.extend(key.encode("utf-8", "surrogateescape") for key in obj.keys())  # noqa: SIM118
-        items = [obj.get(key) for key in obj.keys()]  # noqa: SIM118
+        names.extend(key.encode("utf-8", "surrogateescape") for key in keys)
+        items = [obj.get(key) for key in keys]
     for item in items:
         if isinstance(item, String):
             strings.append(bytes(item))

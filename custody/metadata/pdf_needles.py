@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pikepdf
-from pikepdf import Dictionary, Name, Stream, String
+from pikepdf import Dictionary, Stream, String
 
-from custody.metadata.pdf_graph import Graph, ObjGen, dictionaries, is_annotation
+from custody.metadata.pdf_graph import SIG, WIDGET, Graph, ObjGen, dictionaries, is_annotation
 
 # §14.3.3 Table 349: Info entries that describe the document rather than name anyone; a
 # document may show these in its own text. /Author, the dates, and custom entries whose key
@@ -87,19 +87,22 @@ def collect(pdf: pikepdf.Pdf, walked: Graph | None = None) -> list[Needle]:
                 found.append(needle(f"Info {key}", str(value), identity=identity, raw=bytes(value)))
     metadata: set[ObjGen] = set()
     for obj in dictionaries(pdf, walked):
-        stream = obj.get("/Metadata")
+        keys = obj.keys()
+        stream = obj.get("/Metadata") if "/Metadata" in keys else None
         if isinstance(stream, Stream) and stream.objgen not in metadata:
             metadata.add(stream.objgen)
             found.extend(_xmp(bytes(stream.read_bytes())))
-        found.extend(_dictionary_values(obj))
+        found.extend(_dictionary_values(obj, keys))
     return [item for item in found if item is not None]
 
 
-def _dictionary_values(obj: Dictionary | Stream) -> Iterator[Needle | None]:
-    author = obj.get("/T")
-    if is_annotation(obj) and marks_author(obj) and isinstance(author, String):
-        yield needle("annotation author", str(author), identity=True, raw=bytes(author))
-    if obj.get("/Type") == Name.Sig or "/ByteRange" in obj:  # §12.8.1 signature dictionary
+def _dictionary_values(obj: Dictionary | Stream, keys: set[str]) -> Iterator[Needle | None]:
+    if "/T" in keys and is_annotation(obj, keys) and marks_author(obj):
+        author = obj.get("/T")
+        if isinstance(author, String):
+            yield needle("annotation author", str(author), identity=True, raw=bytes(author))
+    # §12.8.1 signature dictionary
+    if "/ByteRange" in keys or ("/Type" in keys and obj.get("/Type") == SIG):
         for key in _SIG_VALUES:
             value = obj.get(key)
             if isinstance(value, String):
@@ -108,7 +111,7 @@ def _dictionary_values(obj: Dictionary | Stream) -> Iterator[Needle | None]:
 
 def marks_author(annotation: Dictionary | Stream) -> bool:
     """/T is the author of a markup annotation (§12.5.6.2), but a widget's field name (§12.7.4)."""
-    return annotation.get("/Subtype") != Name.Widget and "/FT" not in annotation
+    return annotation.get("/Subtype") != WIDGET and "/FT" not in annotation
 
 
 def _xmp(data: bytes) -> Iterator[Needle | None]:

@@ -10,7 +10,7 @@ import pikepdf
 from pikepdf import Array, Dictionary, Name, Stream, String
 
 from custody.metadata.base import StripError
-from custody.metadata.pdf_graph import ObjGen
+from custody.metadata.pdf_graph import FORM, ObjGen
 
 _SHOW = frozenset({b"Tj", b"TJ", b"'", b'"'})  # §9.4.3 Table 107
 # The only operators the walk reads: qpdf still tokenises the whole stream (and reports its
@@ -85,7 +85,7 @@ class _Reader:
             return
         xobjects = resources.get("/XObject")
         form = xobjects.get(name) if isinstance(xobjects, Dictionary) else None
-        if not isinstance(form, Stream) or form.get("/Subtype") != Name.Form:
+        if not isinstance(form, Stream) or form.get("/Subtype") != FORM:
             return
         if form.objgen in forms:
             return  # a form that draws itself: its text is already in the digest once
