@@ -111,16 +111,19 @@ class _Writer(xml.sax.handler.ContentHandler):
         if self.skip or (self.frames and self.frames[-1].mute):
             self._drop(qname)
             return
-        # One pass over the attributes: (qname, value, is a namespace declaration).
-        items = [(key, value, _is_xmlns(key)) for key, value in attrs.items()]
+        # One pass over the attributes (most elements have none): (qname, value, xmlns?).
+        items = [(key, value, _is_xmlns(key)) for key, value in attrs.items()] if attrs else []
         namespaces = self._declare([(key, uri) for key, uri, xmlns in items if xmlns])
         self.path.append(_resolve(qname, namespaces, element=True))
         if len(self.path) == 1 and self.path[0][1].casefold() != self.root.casefold():
             raise StripError(f"the root element is {qname!r}, not {self.root!r}")
-        names = [_resolve(key, namespaces) for key, _, xmlns in items if not xmlns]
-        values = dict(zip(names, (value for _, value, xmlns in items if not xmlns), strict=True))
-        if len(values) != len(names):  # Namespaces in XML 1.0 §6.3
-            raise StripError(f"{qname!r} has one attribute twice under two prefixes")
+        names: list[Name] = []
+        values: dict[Name, str] = {}
+        if items:
+            names = [_resolve(key, namespaces) for key, _, xmlns in items if not xmlns]
+            values = dict(zip(names, (v for _, v, xmlns in items if not xmlns), strict=True))
+            if len(values) != len(names):  # Namespaces in XML 1.0 §6.3
+                raise StripError(f"{qname!r} has one attribute twice under two prefixes")
         action = self.rules.element(self.path, values)
         if action is Action.DROP:
             self.path.pop()
