@@ -14,7 +14,7 @@ import pikepdf
 from custody.metadata.base import StripError, StripReport
 from custody.metadata.binary import unique
 from custody.metadata.pdf_clean import clean, clean_trailer
-from custody.metadata.pdf_graph import graph
+from custody.metadata.pdf_graph import Graph, graph
 from custody.metadata.pdf_images import check_inline_jpeg, check_sizes, clean_images
 from custody.metadata.pdf_leaks import find_leaks
 from custody.metadata.pdf_needles import Needle, collect
@@ -100,7 +100,10 @@ def _strip(data: bytes) -> tuple[bytes, StripReport]:
         text = read_pages(pdf)
         for jpeg in text.inline_jpegs:
             check_inline_jpeg(jpeg)
-        removed = clean_trailer(pdf) + clean(pdf) + clean_images(pdf)
+        removed = clean_trailer(pdf)
+        cleaned: Graph = []  # the objects the copy will hold, once metadata entries are gone
+        removed += clean(pdf, seen=cleaned)
+        removed += clean_images(pdf, cleaned)
         pages = len(pdf.pages)
         copy = _save(pdf)
         _refuse_warnings(pdf)  # after the save, which reads every object and stream

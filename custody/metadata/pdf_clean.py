@@ -12,10 +12,10 @@ from custody.metadata.pdf_graph import (
     PAGE,
     SIG,
     Graph,
-    dictionaries,
     filters,
     is_annotation,
     name_bytes,
+    reachable,
 )
 from custody.metadata.pdf_needles import marks_author
 
@@ -82,18 +82,24 @@ def clean_trailer(pdf: pikepdf.Pdf) -> list[str]:
     return removed
 
 
-def clean(pdf: pikepdf.Pdf, walked: Graph | None = None) -> list[str]:
+def clean(pdf: pikepdf.Pdf, walked: Graph | None = None, *, seen: Graph | None = None) -> list[str]:
     """Remove every metadata entry the objects hold; refuse what a copy cannot keep safely.
 
     With `walked` (the graph listed beforehand), objects reachable only through an entry
-    removed here are still visited: give it only where nothing is expected to go.
+    removed here are still visited: give it only where nothing is expected to go. Without
+    it, `seen` (if given) receives the objects walked: the graph as it is after the removals
+    (an entry goes before the walk follows it), which the passes after this one can reuse.
     """
     removed: list[str] = []
     root = pdf.Root
     if not isinstance(root, Dictionary):
         raise StripError("PDF has no document catalog")
     _clean_catalog(root, removed)
-    for obj in dictionaries(pdf, walked):
+    for obj, owner in reachable(pdf) if walked is None else walked:
+        if seen is not None:
+            seen.append((obj, owner))
+        if isinstance(obj, Array):
+            continue
         # Each lookup crosses into qpdf: read the keys once, look up only entries present.
         keys = obj.keys()
         kind = obj.get("/Type") if "/Type" in keys else None
