@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -64,6 +65,23 @@ def write(tmp_path: Path, data: bytes) -> Path:
     return path
 
 
+def echo_copy(
+    tmp_path: Path,
+    data: bytes = b"x",
+    *,
+    extract: Callable[[Path, str], Metadata] = clean,
+    original: Metadata | None = None,
+) -> copies.Copy:
+    """The checked copy of `data` by the echo stripper, to tmp_path / "copy"."""
+    return make_copy(
+        write(tmp_path, data),
+        "application/x-echo",
+        tmp_path / "copy",
+        original_metadata=original or Metadata("application/x-echo"),
+        extract=extract,
+    )
+
+
 def test_registry_matches_media_types_with_parameters() -> None:
     assert stripper_for("image/jpeg").name == "jpeg"
     assert stripper_for("audio/ogg; codecs=opus").name == "ogg"
@@ -74,13 +92,7 @@ def test_registry_matches_media_types_with_parameters() -> None:
 
 
 def test_clean_copy_is_released(tmp_path: Path, echo: Echo) -> None:
-    made = make_copy(
-        write(tmp_path, b"evidence bytes"),
-        "application/x-echo",
-        tmp_path / "copy",
-        original_metadata=Metadata("application/x-echo"),
-        extract=clean,
-    )
+    made = echo_copy(tmp_path, b"evidence bytes")
     assert (tmp_path / "copy").read_bytes() == b"evidence bytes"
     assert echo.reread == [b"evidence bytes"]  # the copy, read back once
     assert made.size == 14
@@ -90,13 +102,7 @@ def test_clean_copy_is_released(tmp_path: Path, echo: Echo) -> None:
 def test_changed_content_is_refused(tmp_path: Path, echo: Echo) -> None:
     echo.reread_digest = "b" * 64
     with pytest.raises(StripError, match="content"):
-        make_copy(
-            write(tmp_path, b"x"),
-            "application/x-echo",
-            tmp_path / "copy",
-            original_metadata=Metadata("application/x-echo"),
-            extract=clean,
-        )
+        echo_copy(tmp_path)
 
 
 def test_the_content_digest_is_read_back_from_the_copy_written(
@@ -112,13 +118,7 @@ def test_the_content_digest_is_read_back_from_the_copy_written(
     monkeypatch.setattr(echo, "strip", lossy)
     monkeypatch.setattr(echo, "content_digest", lambda s: hashlib.sha256(s.read()).hexdigest())
     with pytest.raises(StripError, match="content"):
-        make_copy(
-            write(tmp_path, b"evidence bytes"),
-            "application/x-echo",
-            tmp_path / "copy",
-            original_metadata=Metadata("application/x-echo"),
-            extract=clean,
-        )
+        echo_copy(tmp_path, b"evidence bytes")
 
 
 def test_a_stripper_that_digests_both_sides_is_not_asked_again(
@@ -126,13 +126,7 @@ def test_a_stripper_that_digests_both_sides_is_not_asked_again(
 ) -> None:
     monkeypatch.setattr(echo, "digests_both_sides", True, raising=False)
     monkeypatch.setattr(echo, "reread_digest", "never asked")
-    made = make_copy(
-        write(tmp_path, b"bytes"),
-        "application/x-echo",
-        tmp_path / "copy",
-        original_metadata=Metadata(media_type="application/x-echo"),
-        extract=clean,
-    )
+    made = echo_copy(tmp_path, b"bytes")
     assert made.original_content_digest == made.report.content_digest == "a" * 64
 
 
@@ -141,13 +135,7 @@ def test_sensitive_metadata_found_in_the_copy_is_refused(tmp_path: Path, echo: E
         return Metadata(media_type, sensitive=Sensitive(gps=True, fields=("EXIF:GPS GPSLatitude",)))
 
     with pytest.raises(StripError) as refused:
-        make_copy(
-            write(tmp_path, b"x"),
-            "application/x-echo",
-            tmp_path / "copy",
-            original_metadata=Metadata("application/x-echo"),
-            extract=gps,
-        )
+        echo_copy(tmp_path, extract=gps)
     assert refused.value.found == ("EXIF:GPS GPSLatitude",)
 
 
@@ -156,13 +144,7 @@ def test_unreadable_copy_is_refused(tmp_path: Path, echo: Echo) -> None:
         return Metadata(media_type, errors=("exif: ValueError: bad IFD",))
 
     with pytest.raises(StripError, match="certainty"):
-        make_copy(
-            write(tmp_path, b"x"),
-            "application/x-echo",
-            tmp_path / "copy",
-            original_metadata=Metadata("application/x-echo"),
-            extract=broken,
-        )
+        echo_copy(tmp_path, extract=broken)
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-16-le", "utf-16-be"])
@@ -173,13 +155,7 @@ def test_an_original_value_left_in_the_bytes_is_refused(
     data = b"\x00" * (copies.SCAN_WINDOW - 3) + "Amira Haddad".encode(encoding) + b"\x00" * 10
     original = Metadata("application/x-echo", sensitive_values=("Amira Haddad",))
     with pytest.raises(StripError, match="bytes"):
-        make_copy(
-            write(tmp_path, data),
-            "application/x-echo",
-            tmp_path / "copy",
-            original_metadata=original,
-            extract=clean,
-        )
+        echo_copy(tmp_path, data, original=original)
 
 
 def test_short_values_are_not_scanned() -> None:
