@@ -81,11 +81,9 @@ def streams(pdf: pikepdf.Pdf, walked: Graph | None = None) -> Iterator[Stream]:
             yield obj
 
 
-def is_annotation(obj: Dictionary | Stream, keys: set[str] | None = None) -> bool:
-    """By /Type or /Subtype; `keys` (the object's, read once by the caller) saves the lookups
-    of entries it does not hold."""
-    if keys is None:
-        return obj.get("/Type") == ANNOT or name_bytes(obj.get("/Subtype")) in ANNOTATIONS
+def is_annotation(obj: Dictionary | Stream, keys: set[str]) -> bool:
+    """By /Type or /Subtype; `keys` are the object's (read once by the caller), so entries it
+    does not hold are not looked up."""
     return ("/Type" in keys and obj.get("/Type") == ANNOT) or (
         "/Subtype" in keys and name_bytes(obj.get("/Subtype")) in ANNOTATIONS
     )
