@@ -334,7 +334,9 @@ def verify_stored(
     parsed = parse_response(reply)
     if parsed.token is None:
         raise TimestampError(f"the stored reply is not a granted token: {parsed.status}")
-    return verify_tsp_token(parsed.token, message=checkpoint, trust_anchors=anchors)
+    return verify_tsp_token(
+        parsed.token, message=checkpoint, trust_anchors=anchors, der_checked=True
+    )
 
 
 def backlog_of(engine: Engine, tsa: str) -> Backlog:

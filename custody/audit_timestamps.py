@@ -48,9 +48,12 @@ def check_timestamps(
         valid = 0
         for label, data in stamps.timestamps(size):
             try:
-                token = _token_of(data)
+                token, der_checked = _token_of(data)
                 verified = verify_token(
-                    token, message=checkpoint, trust_anchors=policy.trust_anchors
+                    token,
+                    message=checkpoint,
+                    trust_anchors=policy.trust_anchors,
+                    der_checked=der_checked,
                 )
             except CustodyError as exc:
                 report.fail(label, f"invalid RFC 3161 timestamp: {exc}")
@@ -72,12 +75,13 @@ def check_timestamps(
             report.timestamps_missing.append(size)
 
 
-def _token_of(data: bytes) -> bytes:
-    """The TimeStampToken in a stored TimeStampResp, or `data` if it is a token already."""
+def _token_of(data: bytes) -> tuple[bytes, bool]:
+    """The TimeStampToken in a stored TimeStampResp, or `data` if it is a token already;
+    and whether its DER was checked (with the reply's)."""
     try:
         reply = parse_response(data)
     except TimestampError:
-        return data
+        return data, False
     if reply.token is None:
         raise TimestampError(f"the stored reply is not a granted token: {reply.status}")
-    return reply.token
+    return reply.token, True

@@ -57,6 +57,7 @@ def _check_token(
             message=message,
             trust_anchors=anchors,
             extra_certs=_chain(tags, chain_path(size, slot), findings),
+            der_checked=True,
         )
     except CustodyError as exc:
         expected = f"a valid RFC 3161 token over {stamped}"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -26,7 +28,14 @@ def load_certificate(certificate: Any) -> x509.Certificate:
 
     RFC 5280 §4.1.2.2 wants a positive serial, and Appendix A bounds some name attributes.
     """
-    tbs = certificate["tbs_certificate"]
+    return _load_der(certificate.dump())
+
+
+@functools.lru_cache(maxsize=256)
+def _load_der(der: bytes) -> x509.Certificate:
+    # Keyed by the exact bytes, so a result is reused only for the same certificate: every
+    # token of a TSA carries the same chain, and an audit checks one token per checkpoint.
+    tbs = asn1_x509.Certificate.load(der, strict=True)["tbs_certificate"]
     if tbs["serial_number"].native <= 0:
         raise TimestampError("a certificate in the token has a serial number that is not positive")
     for rdn in (*tbs["issuer"].chosen, *tbs["subject"].chosen):
@@ -37,7 +46,7 @@ def load_certificate(certificate: Any) -> x509.Certificate:
                     f"a certificate in the token has a {attribute['type'].native} that breaks"
                     f" the RFC 5280 bounds of {low} to {high} bytes"
                 )
-    return x509.load_der_x509_certificate(certificate.dump())
+    return x509.load_der_x509_certificate(der)
 
 
 def check_tsa_certificate(certificate: x509.Certificate) -> None:
@@ -147,7 +156,10 @@ def key_identifier(certificate: x509.Certificate) -> bytes | None:
         return None
 
 
+@functools.lru_cache(maxsize=1024)
 def issued_by(child: x509.Certificate, issuer: x509.Certificate) -> bool:
+    # Certificates hash and compare by their DER: a result is reused only for the same two,
+    # whose signature check cannot come out otherwise.
     try:
         child.verify_directly_issued_by(issuer)
     except (*LIBRARY_ERRORS, InvalidSignature):

@@ -100,19 +100,24 @@ def _check_value(data: bytes, start: int, limit: int, depth: int) -> int:
     end = pos + length
     if end > limit:
         raise ValueError("truncated DER value")
-    if tag_class == 0:  # universal
+    universal = tag_class == 0
+    if universal:
         if number == 0 or constructed != (number in (_SEQUENCE, _SET)):
             raise ValueError(f"universal tag {number} in a form DER forbids")
-        name, rule = _CONTENT_RULES.get(number, ("", lambda _: True))
-        if not rule(data[pos:end]):
-            raise ValueError(f"not a DER {name}")
+        known = _CONTENT_RULES.get(number)
+        # Only primitive types have rules: a SEQUENCE's content (a whole certificate) is
+        # never copied out to be checked.
+        if known is not None and not known[1](data[pos:end]):
+            raise ValueError(f"not a DER {known[0]}")
     if constructed:
+        ordered = universal and number == _SET  # only a SET's elements are compared
         children = []
         while pos < end:
             child_end = _check_value(data, pos, end, depth + 1)
-            children.append(data[pos:child_end])
+            if ordered:
+                children.append(data[pos:child_end])
             pos = child_end
-        if tag_class == 0 and number == _SET and children != sorted(children):
+        if ordered and children != sorted(children):
             raise ValueError("SET elements not in DER order")
     return end
 

@@ -14,8 +14,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from custody.errors import TimestampError
 from custody.tsp.certificates import key_identifier, subject_of
-from custody.tsp.der import present
+from custody.tsp.der import present, tlv
 from custody.tsp.protocol import HASH_ALGORITHMS, HASHES, digest_of
+
+_DIRECTORY_NAME = 0xA4  # GeneralName's directoryName: [4], constructed (RFC 5280 §4.2.1.6)
 
 
 def find_signer(signer_info: Any, candidates: Sequence[x509.Certificate]) -> x509.Certificate:
@@ -89,9 +91,21 @@ def _check_signing_certificate(attributes: dict[str, Any], signer: x509.Certific
     issuer_serial = cert_id["issuer_serial"]
     if present(issuer_serial) and (
         issuer_serial["serial_number"].native != signer.serial_number
-        or [n.chosen for n in issuer_serial["issuer"]] != [_asn1_name(signer.issuer)]
+        or not _names_issuer(issuer_serial["issuer"], signer.issuer)
     ):
         raise TimestampError("the signing-certificate attribute's issuer and serial are another's")
+
+
+def _names_issuer(general_names: Any, issuer: x509.Name) -> bool:
+    """Whether the GeneralNames are exactly the one directory name `issuer`."""
+    if len(general_names) != 1:
+        return False
+    # The same DER is the same name; only names encoded differently need RFC 5280's
+    # comparison rules (asn1crypto's, which are costly).
+    name = general_names[0]
+    if name.dump() == tlv(_DIRECTORY_NAME, issuer.public_bytes()):
+        return True
+    return name.name == "directory_name" and bool(name.chosen == _asn1_name(issuer))
 
 
 def _check_signature(signer_info: Any, signed_attributes: bytes, signer: x509.Certificate) -> None:

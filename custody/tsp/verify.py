@@ -63,15 +63,17 @@ def verify_token(
     nonce: int | None = None,
     trust_anchors: Sequence[x509.Certificate] = (),
     extra_certs: Sequence[x509.Certificate] = (),
+    der_checked: bool = False,
 ) -> VerifiedToken:
     """Check a TimeStampToken over `message`; an untrusted TSA is a result, not an error.
 
     The signature, the signed attributes and the TSA certificate's EKU must hold, and a
     certificate path from the TSA certificate must reach a self-signed root or an anchor,
-    every certificate valid at the token's genTime.
+    every certificate valid at the token's genTime. `der_checked`: the token is the one
+    `parse_response` returned, which checked its DER with the whole reply's.
     """
     with converting(TimestampError, "malformed time-stamp token"):
-        parsed = _open_token(token)
+        parsed = _open_token(token, der_checked=der_checked)
         pool = [*parsed.certificates, *extra_certs]
         signer = find_signer(parsed.signer_info, pool)
         check_signer(parsed.signer_info, parsed.signed_attributes, parsed.econtent, signer)
@@ -110,6 +112,7 @@ def verify_reply(
         nonce=nonce,
         trust_anchors=trust_anchors,
         extra_certs=extra_certs,
+        der_checked=True,
     )
     return reply.token, verified
 
@@ -126,8 +129,9 @@ def _check_stamp(stamp: _Stamp, message: bytes, nonce: int | None) -> None:
         raise TimestampError(f"nonce mismatch: expected {nonce}, found {stamp.nonce}")
 
 
-def _open_token(token: bytes) -> _Token:
-    check_der(token)
+def _open_token(token: bytes, *, der_checked: bool) -> _Token:
+    if not der_checked:
+        check_der(token)
     content_info = cms.ContentInfo.load(token, strict=True)
     content_type = content_info["content_type"].native
     if content_type != "signed_data":

@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 from asn1crypto import cms, core, tsp
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from hypothesis import given, settings
@@ -40,6 +41,8 @@ from custody.tsp import (
     verify_reply,
     verify_token,
 )
+from custody.tsp.certificates import issued_by
+from custody.tsp.signer import _names_issuer
 from tests.custody.tsa_fixtures import (
     Authority,
     issue,
@@ -569,6 +572,28 @@ def test_a_token_without_a_signing_certificate_attribute_is_refused(
         verify_token(token, message=MESSAGE, trust_anchors=[authority.certificate])
 
 
+def test_the_signing_certificate_attribute_must_name_the_signers_issuer(
+    authority: Authority, now: datetime
+) -> None:
+    tsa = make_tsa(authority, now=now)
+    tst_info = make_tst_info(MESSAGE, gen_time=now)
+
+    def token_naming(issuer: x509.Name) -> bytes:
+        return sign_token(
+            tst_info,
+            key=tsa.key,
+            certificate=tsa.certificate,
+            certificates=[tsa.certificate],
+            ess_issuer=issuer,
+        )
+
+    right = token_naming(tsa.certificate.issuer)
+    assert verify_token(right, message=MESSAGE, trust_anchors=[authority.certificate]).trusted
+    other = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "Another Root")])
+    with pytest.raises(TimestampError, match="issuer and serial are another's"):
+        verify_token(token_naming(other), message=MESSAGE, trust_anchors=[authority.certificate])
+
+
 def test_a_tampered_signature_is_refused(token: bytes) -> None:
     def flip_signature(signed_data: cms.SignedData) -> None:
         signer_info = signed_data["signer_infos"][0]
@@ -795,3 +820,38 @@ def test_parse_response_and_verify_token_raise_only_timestamp_errors(
     garbled = data.draw(mutations(token))
     with contextlib.suppress(TimestampError):
         verify_token(garbled, message=MESSAGE, trust_anchors=[root])
+
+
+def _general_names(name: Any) -> Any:
+    return asn1_x509.GeneralNames([asn1_x509.GeneralName(name="directory_name", value=name)])
+
+
+def test_the_signing_certificate_issuer_matches_by_der_or_by_rfc5280_comparison() -> None:
+    issuer = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "Custody TSA Root")])
+    same = asn1_x509.Name.load(issuer.public_bytes())
+    # The same name as a PrintableString, with other case and spacing: other DER, equal
+    # under RFC 5280 §7.1 (asn1crypto's comparison).
+    respelled = asn1_x509.Name.build({"common_name": "custody  tsa root"}, use_printable=True)
+    other = asn1_x509.Name.build({"common_name": "Another Root"})
+    assert respelled.dump() != same.dump()
+    assert _names_issuer(_general_names(same), issuer)
+    assert _names_issuer(_general_names(respelled), issuer)
+    assert not _names_issuer(_general_names(other), issuer)
+    assert not _names_issuer(
+        asn1_x509.GeneralNames([*_general_names(same), *_general_names(same)]), issuer
+    )
+    dns = asn1_x509.GeneralNames([asn1_x509.GeneralName(name="dns_name", value="tsa.example")])
+    assert not _names_issuer(dns, issuer)
+
+
+def test_a_look_alike_issuer_gets_its_own_signature_check(now: datetime) -> None:
+    """Signature checks are remembered by the certificates' bytes: a look-alike root (same
+    name, another key) is checked for itself, and fails, before and after the real one."""
+    root, look_alike = make_root(now=now), make_root(now=now)
+    assert root.certificate.subject == look_alike.certificate.subject
+    child = make_tsa_certificate(
+        root, ec.generate_private_key(ec.SECP256R1()).public_key(), now=now
+    )
+    assert not issued_by(child, look_alike.certificate)
+    assert issued_by(child, root.certificate)
+    assert not issued_by(child, look_alike.certificate)

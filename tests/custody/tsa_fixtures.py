@@ -138,17 +138,19 @@ def sign_token(
     digest: str = "sha256",
     ess: str | None = "v2",
     ess_certificate: x509.Certificate | None = None,
+    ess_issuer: x509.Name | None = None,
 ) -> bytes:
     """A TimeStampToken over `tst_info` signed by `key`, with asn1crypto's CMS encoder.
 
     `ess` picks the signing-certificate attribute (RFC 5816 "v2", RFC 2634 "v1", or none)
-    and `ess_certificate` the certificate it names (by default the signer's).
+    and `ess_certificate` the certificate it names (by default the signer's); with
+    `ess_issuer`, a "v2" attribute also names it by issuer (that name) and serial.
     """
     attributes = cms.CMSAttributes(
         [
             {"type": "content_type", "values": ["tst_info"]},
             {"type": "message_digest", "values": [hashlib.new(digest, tst_info).digest()]},
-            *_ess_attribute(ess, ess_certificate or certificate),
+            *_ess_attribute(ess, ess_certificate or certificate, ess_issuer),
         ]
     )
     signature, algorithm = _signature(key, attributes.dump(), digest)
@@ -185,15 +187,19 @@ def sign_token(
     )
 
 
-def _ess_attribute(ess: str | None, certificate: x509.Certificate) -> list[dict[str, object]]:
+def _ess_attribute(
+    ess: str | None, certificate: x509.Certificate, issuer: x509.Name | None = None
+) -> list[dict[str, object]]:
     der = certificate.public_bytes(Encoding.DER)
     if ess == "v2":
-        return [
-            {
-                "type": "signing_certificate_v2",
-                "values": [{"certs": [{"cert_hash": hashlib.sha256(der).digest()}]}],
+        cert_id: dict[str, object] = {"cert_hash": hashlib.sha256(der).digest()}
+        if issuer is not None:
+            name = asn1_x509.Name.load(issuer.public_bytes())
+            cert_id["issuer_serial"] = {
+                "issuer": [asn1_x509.GeneralName(name="directory_name", value=name)],
+                "serial_number": certificate.serial_number,
             }
-        ]
+        return [{"type": "signing_certificate_v2", "values": [{"certs": [cert_id]}]}]
     if ess == "v1":
         return [
             {
