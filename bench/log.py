@@ -22,12 +22,16 @@ Prints, as its last line, one JSON object with:
   runs_*) and the rate that would fill all `machine_cores` at that cost: what this machine
   allows at best with this software;
 - audit_entries_per_s: `custody.audit.audit_log` over a log of AUDIT_ENTRIES entries in a
-  local object store (built here first);
+  local object store (built here first, as the integrator writes it: a checkpoint every
+  AUDIT_CHECKPOINT_EVERY entries, each with a built-in TSA's token), checking every token as
+  `custody audit` does by default; audit_entries_per_s_without_timestamps without them, and
+  audit_tokens_per_s, the tokens checked per second of the difference: a log with more
+  checkpoints per entry costs one token's check more per checkpoint;
 - python_append_ceiling_per_s: leaf hash + Merkle frontier update in a tight loop, the same
   run, so the first figures read as a fraction of the compute limit.
 
     python bench/log.py [--seconds 10] [--clients 32,128] [--audit-entries 1000000]
-                        [--workers N] [--dir DIR]
+                        [--audit-checkpoint-every 256] [--workers N] [--dir DIR]
 
 The JSON also names the server configuration used: `custody serve --workers`, and the
 log settings in effect (CUSTODY_LOG_BATCH_DELAY_MS and the others, or their defaults).
@@ -54,16 +58,28 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cryptography import x509
+
+from api.logstore import checkpoint_key
 from api.settings import Settings
+from api.timestamper import token_key
 from bench.cpu import CpuMeter, named_cpu, own_cpu, tree_cpu
 from bench.load import run_clients
 from cli.sources import StoreSource
-from custody.audit import audit_log
+from custody.audit import TimestampPolicy, audit_log
 from custody.checkpoint import Checkpoint, sign_checkpoint
 from custody.events import Subject, encode_entry, ingested
 from custody.merkle import MerkleFrontier, leaf_hash
-from custody.note import generate_signer
+from custody.note import Verifier, generate_signer
 from custody.tiles import Bundle, Tile, bundle_path, integrate, tile_path
+from custody.tsp import (
+    DEFAULT_POLICY,
+    generate_tsa,
+    issue_response,
+    make_request,
+    new_nonce,
+    parse_request,
+)
 from storage.local import LocalObjectStore
 from tests.e2e.servers import create_case, create_user, running_service, throwaway_database
 from tests.servers import seaweedfs
@@ -220,19 +236,29 @@ def postgres_s3_env(tmp: Path) -> Iterator[tuple[dict[str, str], int | None]]:
         )
 
 
-def build_log(root: Path, count: int) -> LocalObjectStore:
-    """A log of `count` entries in a local store, written the way the integrator writes it."""
+@dataclass(frozen=True)
+class BenchLog:
+    store: LocalObjectStore
+    verifier: Verifier
+    tsa_root: x509.Certificate
+    checkpoints: int
+
+
+def build_log(root: Path, count: int, per_checkpoint: int) -> BenchLog:
+    """A log of `count` entries in a local store, written the way the integrator writes it:
+    a checkpoint every `per_checkpoint` entries, each archived with a built-in TSA's token."""
     store = LocalObjectStore(root)
     signer = generate_signer("bench.custody")
-    size, objects = 0, {}
+    now = datetime.now(UTC)
+    tsa = generate_tsa("Bench TSA", now=now)
+    size, checkpoints = 0, 0
 
     def read(path: str) -> bytes:
         with store.open("log/" + path) as stream:
             return stream.read()
 
-    batch = 65_536
     while size < count:
-        n = min(batch, count - size)
+        n = min(per_checkpoint, count - size)
         result = integrate(
             old_size=size,
             new_entries=[entry(size + i) for i in range(n)],
@@ -242,14 +268,18 @@ def build_log(root: Path, count: int) -> LocalObjectStore:
         items: list[tuple[Tile | Bundle, bytes]] = [*result.tiles.items(), *result.bundles.items()]
         for obj, data in items:
             path = tile_path(obj) if isinstance(obj, Tile) else bundle_path(obj)
-            objects[path] = data
             _put(store, "log/" + path, data, mutable=not obj.is_full)
         size = result.new_size
+        checkpoints += 1
         signed = sign_checkpoint(Checkpoint("bench.custody", size, result.root), signer)
-        _put(store, f"log/checkpoints/{size}", signed, mutable=False)
+        _put(store, "log/" + checkpoint_key(size), signed, mutable=False)
+        request = parse_request(make_request(signed, nonce=new_nonce()))
+        reply = issue_response(
+            request, tsa=tsa, serial=checkpoints, policy=DEFAULT_POLICY, gen_time=now
+        )
+        _put(store, "log/" + token_key(size, 0), reply, mutable=False)
         _put(store, "log/checkpoint", signed, mutable=True)
-    store.verifier = signer.verifier()  # type: ignore[attr-defined]
-    return store
+    return BenchLog(store, signer.verifier(), tsa.chain[-1], checkpoints)
 
 
 def _put(store: LocalObjectStore, key: str, data: bytes, *, mutable: bool) -> None:
@@ -262,14 +292,28 @@ def _put(store: LocalObjectStore, key: str, data: bytes, *, mutable: bool) -> No
     )
 
 
-def audit_rate(count: int, tmp: Path) -> float:
-    store = build_log(tmp / "audit-store", count)
-    start = time.perf_counter()
-    report = audit_log(StoreSource(store), store.verifier)  # type: ignore[attr-defined]
-    elapsed = time.perf_counter() - start
-    if not report.ok or report.entries != count:
-        raise RuntimeError(f"audit of the bench log failed: {report.failures[:3]}")
-    return count / elapsed
+def audit_rates(count: int, per_checkpoint: int, tmp: Path) -> dict[str, object]:
+    """`custody audit`'s speed over the bench log, as it runs by default (every checkpoint's
+    tokens checked) and without timestamps; the difference prices one token's check."""
+    log = build_log(tmp / "audit-store", count, per_checkpoint)
+    took: dict[bool, float] = {}
+    for timestamps in (True, False):
+        policy = TimestampPolicy((log.tsa_root,)) if timestamps else None
+        start = time.perf_counter()
+        report = audit_log(StoreSource(log.store), log.verifier, timestamps=policy)
+        took[timestamps] = time.perf_counter() - start
+        if not report.ok or report.entries != count or report.timestamps_missing:
+            raise RuntimeError(f"audit of the bench log failed: {report.failures[:3]}")
+    token_seconds = took[True] - took[False]
+    return {
+        "audit_entries": count,
+        "audit_checkpoints": log.checkpoints,
+        "audit_entries_per_s": round(count / took[True], 1),
+        "audit_entries_per_s_without_timestamps": round(count / took[False], 1),
+        "audit_tokens_per_s": round(log.checkpoints / token_seconds, 1)
+        if token_seconds > 0
+        else None,
+    }
 
 
 def server_config(workers: int, env: dict[str, str]) -> dict[str, object]:
@@ -328,6 +372,13 @@ def main() -> None:
         help="load levels: concurrent clients, comma-separated (default 32,128)",
     )
     parser.add_argument("--audit-entries", type=int, default=1_000_000)
+    parser.add_argument(
+        "--audit-checkpoint-every",
+        type=int,
+        default=256,
+        help="entries per checkpoint in the audited log (default: CUSTODY_LOG_BATCH_SIZE's "
+        "default, the integrator's batches under sustained load)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="custody serve --workers")
     parser.add_argument(
         "--dir",
@@ -351,7 +402,7 @@ def main() -> None:
             env = {**base, "CUSTODY_DATA_DIR": str(tmp / "pg"), **extra}
             (tmp / "pg").mkdir()
             pg = measure(env, tmp / "pg", args.clients, args.seconds, args.workers, s3_pid=s3_pid)
-        audit = audit_rate(args.audit_entries, tmp)
+        audit = audit_rates(args.audit_entries, args.audit_checkpoint_every, tmp)
     ceiling = python_ceiling()
     kept = [best(embedded), best(pg)]
     result = {
@@ -368,8 +419,7 @@ def main() -> None:
         ),
         "runs_embedded": [run.summary() for run in embedded],
         "runs_postgres_s3": [run.summary() for run in pg],
-        "audit_entries": args.audit_entries,
-        "audit_entries_per_s": round(audit, 1),
+        **audit,
         "python_append_ceiling_per_s": round(ceiling, 1),
     }
     print(json.dumps(result))
