@@ -91,6 +91,14 @@ def check_der(data: bytes) -> None:
         raise ValueError(f"{len(data) - end} bytes after the DER value")
 
 
+# Large constructed values found valid, by depth and exact bytes: every token of a TSA
+# carries the same certificates, and an audit checks one token per checkpoint. Validity
+# depends on nothing else (the depth bounds what may nest inside).
+_KNOWN_GOOD: dict[tuple[int, bytes], None] = {}
+_KNOWN_GOOD_BYTES = range(256, 16 * 1024)  # below, a look-up costs what a check does; above,
+_KNOWN_GOOD_MAX = 256  # memory: at most 256 values of < 16 KiB, then the set starts again
+
+
 def _check_value(data: bytes, start: int, limit: int, depth: int) -> int:
     """Check the value at `start`, which must end by `limit`; return where it ends."""
     if depth > _MAX_DEPTH:
@@ -100,6 +108,23 @@ def _check_value(data: bytes, start: int, limit: int, depth: int) -> int:
     end = pos + length
     if end > limit:
         raise ValueError("truncated DER value")
+    if constructed and length in _KNOWN_GOOD_BYTES:
+        key = (depth, data[start:end])
+        if key in _KNOWN_GOOD:
+            return end
+        _check_contents(data, tag_class, constructed, number, pos, end, depth)
+        if len(_KNOWN_GOOD) >= _KNOWN_GOOD_MAX:
+            _KNOWN_GOOD.clear()
+        _KNOWN_GOOD[key] = None
+        return end
+    _check_contents(data, tag_class, constructed, number, pos, end, depth)
+    return end
+
+
+def _check_contents(
+    data: bytes, tag_class: int, constructed: bool, number: int, pos: int, end: int, depth: int
+) -> None:
+    """Check the contents (`pos` to `end`) of a value with this tag."""
     universal = tag_class == 0
     if universal:
         if number == 0 or constructed != (number in (_SEQUENCE, _SET)):
@@ -119,7 +144,6 @@ def _check_value(data: bytes, start: int, limit: int, depth: int) -> int:
             pos = child_end
         if ordered and children != sorted(children):
             raise ValueError("SET elements not in DER order")
-    return end
 
 
 def _read_tag(data: bytes, pos: int, limit: int) -> tuple[int, bool, int, int]:

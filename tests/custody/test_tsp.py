@@ -42,6 +42,7 @@ from custody.tsp import (
     verify_token,
 )
 from custody.tsp.certificates import issued_by
+from custody.tsp.der import check_der, tlv
 from custody.tsp.signer import _names_issuer
 from tests.custody.tsa_fixtures import (
     Authority,
@@ -855,3 +856,24 @@ def test_a_look_alike_issuer_gets_its_own_signature_check(now: datetime) -> None
     assert not issued_by(child, look_alike.certificate)
     assert issued_by(child, root.certificate)
     assert not issued_by(child, look_alike.certificate)
+
+
+def _nested(levels: int, inner: bytes) -> bytes:
+    for _ in range(levels):
+        inner = tlv(0x30, inner)
+    return inner
+
+
+def test_der_values_checked_before_are_judged_again_where_they_nest_deeper() -> None:
+    """Large valid values are remembered by their bytes and depth: the same bytes deeper
+    down, past the nesting bound, are refused all the same."""
+    value = _nested(30, tlv(0x04, b"x" * 300))  # 31 levels deep: within the bound of 32
+    check_der(value)
+    check_der(value)  # remembered at depth 0
+    with pytest.raises(ValueError, match="nested too deeply"):
+        check_der(_nested(3, value))
+    flipped = value[:-1] + b"\x00"
+    check_der(flipped)
+    bad_length = value[:2] + bytes([value[2] + 1]) + value[3:]
+    with pytest.raises(ValueError, match="truncated DER value"):
+        check_der(bad_length)
