@@ -95,8 +95,10 @@ def check_der(data: bytes) -> None:
 # carries the same certificates, and an audit checks one token per checkpoint. Validity
 # depends on nothing else (the depth bounds what may nest inside).
 _KNOWN_GOOD: dict[tuple[int, bytes], None] = {}
-_KNOWN_GOOD_BYTES = range(256, 16 * 1024)  # below, a look-up costs what a check does; above,
-_KNOWN_GOOD_MAX = 256  # memory: at most 256 values of < 16 KiB, then the set starts again
+# A smaller value costs as much to look up as to check. Larger ones are not kept, nor more
+# than _KNOWN_GOOD_MAX (the set then starts again): at most 4 MiB.
+_KNOWN_GOOD_BYTES = range(256, 16 * 1024)
+_KNOWN_GOOD_MAX = 256
 
 
 def _check_value(data: bytes, start: int, limit: int, depth: int) -> int:
