@@ -6,6 +6,7 @@ import base64
 import hashlib
 import json
 import os
+from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import typer
 from cryptography import x509
 
 from cli.keys import load_tsa_anchors, load_vkey
-from cli.sources import open_source
+from cli.sources import ReadAhead, open_source
 from custody.audit import AuditReport, SeenCheckpoint, TimestampPolicy, audit_log, iter_failures
 from custody.errors import CustodyError, ReceiptError
 from custody.note import Verifier
@@ -51,14 +52,17 @@ def run_audit(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="SOURCE") from exc
     policy = TimestampPolicy(tuple(load_tsa_anchors(tsa_ca or []))) if check_timestamps else None
-    report = audit_log(
-        log,
-        verifier,
-        seen=seen,
-        open_sealed=log.open_sealed if check_originals else None,
-        sealed_kinds=log.sealed_kinds,
-        timestamps=policy,
-    )
+    # A local store answers at once; S3 and HTTP answer a round trip later, so the log's
+    # objects are fetched ahead there, several at a time.
+    with ReadAhead(log) if log.remote else nullcontext(log) as read:
+        report = audit_log(
+            read,
+            verifier,
+            seen=seen,
+            open_sealed=read.open_sealed if check_originals else None,
+            sealed_kinds=read.sealed_kinds,
+            timestamps=policy,
+        )
     if report.ok:
         _save_state(state_path, SeenCheckpoint(report.size, report.root))
     return report, state_path

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import base64
 import io
+import itertools
 import json
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO
+from types import TracebackType
+from typing import Any, BinaryIO, Generic, Protocol, TypeVar
 
 from custody.audit import COPY, ORIGINAL, SEALED_KINDS, SIDECAR, NotVisibleError
 from storage import ObjectNotFoundError, ObjectStore
@@ -25,6 +30,12 @@ SEALED_PREFIXES = {
 }
 HTTP_TIMEOUT = 60
 MAX_PROBED_SLOTS = 16  # TSAs per checkpoint an HTTP source looks for without a listing
+# Reads in flight for a remote source: each waits a round trip, so a few at once keep the
+# auditor's link busy; the window bounds what is held unread (bundles are at most a few MB).
+READ_AHEAD_WORKERS = 8
+READ_AHEAD_WINDOW = 32
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 class StoreSource:
@@ -34,6 +45,8 @@ class StoreSource:
         self._store = store
         self._prefix = log_prefix
         self._tokens: dict[int, list[str]] | None = None
+        self._listing = threading.Lock()
+        self.remote = isinstance(store, S3ObjectStore)  # each read a round trip away
 
     def read(self, path: str) -> bytes | None:
         try:
@@ -48,12 +61,14 @@ class StoreSource:
 
     def timestamps(self, size: int) -> list[tuple[str, bytes]]:
         """The stored replies `checkpoints/<size>.tsr.<slot>` (listed once for all sizes)."""
-        if self._tokens is None:
-            self._tokens = {}
-            for key in self._store.list(self._prefix + "checkpoints/"):
-                name, dot, slot = key.rsplit("/", 1)[-1].partition(".tsr.")
-                if dot and _is_number(name) and _is_number(slot):
-                    self._tokens.setdefault(int(name), []).append(key)
+        with self._listing:  # read ahead, several sizes may ask first at once
+            if self._tokens is None:
+                tokens: dict[int, list[str]] = {}
+                for key in self._store.list(self._prefix + "checkpoints/"):
+                    name, dot, slot = key.rsplit("/", 1)[-1].partition(".tsr.")
+                    if dot and _is_number(name) and _is_number(slot):
+                        tokens.setdefault(int(name), []).append(key)
+                self._tokens = tokens
         found = []
         for key in sorted(self._tokens.get(size, [])):
             data = self.read(key.removeprefix(self._prefix))
@@ -75,6 +90,8 @@ class StoreSource:
 class HttpSource:
     """A log read from the service: raw tlog-tiles paths under /log/, and with a token the
     archived checkpoints and originals through /v1."""
+
+    remote = True
 
     def __init__(self, base_url: str, token: str | None) -> None:
         self._base = base_url.rstrip("/")
@@ -143,6 +160,120 @@ class HttpSource:
                     "made them public"
                 ) from exc
             raise
+
+
+class AuditSource(Protocol):
+    """What `custody audit` reads a log through (StoreSource, HttpSource, ReadAhead)."""
+
+    remote: bool  # each read a round trip away: worth reading ahead
+
+    def read(self, path: str) -> bytes | None: ...
+
+    def archived_sizes(self) -> list[int]: ...
+
+    def timestamps(self, size: int) -> list[tuple[str, bytes]]: ...
+
+    @property
+    def sealed_kinds(self) -> tuple[str, ...]: ...
+
+    def open_sealed(self, kind: str, sha256: str) -> BinaryIO | None: ...
+
+
+_END: Any = object()  # no more keys announced
+
+
+class _Ahead(Generic[K, V]):
+    """`fetch`'s results for announced keys: fetched in order on `pool`, at most `window`
+    of them held until asked for; a key not announced (or asked for again) is fetched then."""
+
+    def __init__(self, fetch: Callable[[K], V], pool: ThreadPoolExecutor, window: int) -> None:
+        self._fetch = fetch
+        self._pool = pool
+        self._window = window
+        self._plan: Iterator[K] = iter(())
+        self._ahead: dict[K, Future[V]] = {}
+        self._lock = threading.Lock()
+
+    def announce(self, keys: Iterator[K]) -> None:
+        with self._lock:
+            self._plan = itertools.chain(self._plan, keys)
+            self._fill()
+
+    def get(self, key: K) -> V:
+        with self._lock:
+            future = self._ahead.pop(key, None)
+            self._fill()
+        return self._fetch(key) if future is None else future.result()
+
+    def _fill(self) -> None:
+        while len(self._ahead) < self._window:
+            key = next(self._plan, _END)
+            if key is _END:
+                return
+            if key not in self._ahead:
+                self._ahead[key] = self._pool.submit(self._fetch, key)
+
+
+class ReadAhead:
+    """A source that fetches what the audit announces (`prefetch`, `prefetch_timestamps`)
+    before it is asked for, several at a time: over S3 or HTTP, each read otherwise waits a
+    whole round trip.
+
+    Every answer is exactly the wrapped source's for the same question, errors included;
+    what is asked out of the announced order is simply fetched then.
+    """
+
+    remote = True
+
+    def __init__(
+        self,
+        source: AuditSource,
+        *,
+        workers: int = READ_AHEAD_WORKERS,
+        window: int = READ_AHEAD_WINDOW,
+    ) -> None:
+        self._source = source
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="custody-read-ahead")
+        self._reads = _Ahead(source.read, self._pool, window)
+        self._timestamps = _Ahead(source.timestamps, self._pool, window)
+
+    def __enter__(self) -> ReadAhead:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def prefetch(self, paths: Iterator[str]) -> None:
+        """Fetch `paths` ahead, in order, after those announced before."""
+        self._reads.announce(paths)
+
+    def prefetch_timestamps(self, sizes: Iterator[int]) -> None:
+        """Fetch the timestamps of checkpoints `sizes` ahead, in order."""
+        self._timestamps.announce(sizes)
+
+    def read(self, path: str) -> bytes | None:
+        return self._reads.get(path)
+
+    def timestamps(self, size: int) -> list[tuple[str, bytes]]:
+        return self._timestamps.get(size)
+
+    def archived_sizes(self) -> list[int]:
+        return self._source.archived_sizes()
+
+    @property
+    def sealed_kinds(self) -> tuple[str, ...]:
+        return self._source.sealed_kinds
+
+    def open_sealed(self, kind: str, sha256: str) -> BinaryIO | None:
+        return self._source.open_sealed(kind, sha256)
 
 
 def _is_number(text: str) -> bool:

@@ -47,7 +47,13 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")  # as custody.events writes subjects
 
 
 class LogSource(Protocol):
-    """Read-only access to the log's objects, by path relative to the log prefix."""
+    """Read-only access to the log's objects, by path relative to the log prefix.
+
+    A source may also have `prefetch(paths: Iterator[str])` and, with timestamps,
+    `prefetch_timestamps(sizes: Iterator[int])`: the audit then announces what it will ask
+    next, in order, so a remote source can fetch it ahead, several at a time (see
+    cli.sources.ReadAhead). The answers stay the same either way.
+    """
 
     def read(self, path: str) -> bytes | None: ...
 
@@ -141,7 +147,12 @@ def audit_log(
     walk = _walk(source, checkpoint.size, report, set(archived) | required)
     _compare_roots(walk, checkpoint, archived, seen, report)
     if timestamps is not None:
-        check_timestamps(source, sorted(archived), timestamps, report)
+        sizes = sorted(archived)
+        _announce(source, (f"checkpoints/{size}" for size in sizes))
+        prefetch_timestamps = getattr(source, "prefetch_timestamps", None)
+        if prefetch_timestamps is not None:
+            prefetch_timestamps(iter(sizes))
+        check_timestamps(source, sizes, timestamps, report)
     if open_sealed is not None:
         for kind in SEALED_KINDS:
             if kind in sealed_kinds:
@@ -203,7 +214,9 @@ def _archived(
     source: LogSource, verifier: Verifier, report: AuditReport, size: int, required: set[int]
 ) -> dict[int, bytes]:
     roots: dict[int, bytes] = {}
-    for archived in sorted(set(source.archived_sizes()) | required):
+    sizes = sorted(set(source.archived_sizes()) | required)
+    _announce(source, (f"checkpoints/{archived}" for archived in sizes))
+    for archived in sizes:
         report.checkpoints += 1
         checkpoint = _open(source, f"checkpoints/{archived}", verifier, report)
         if checkpoint is None:
@@ -248,6 +261,7 @@ class _LeafMismatch:
 def _walk(source: LogSource, size: int, report: AuditReport, sizes: set[int]) -> _Walk:
     """Recompute leaves from bundles, check every tile, and note the roots at `sizes`."""
     walk = _Walk()
+    _announce(source, _walk_reads(size))
     tiles = _TileChecker(source, report, walk.leaves)
     frontier = MerkleFrontier.empty()
     walk.roots[0] = frontier.root()
@@ -268,6 +282,22 @@ def _walk(source: LogSource, size: int, report: AuditReport, sizes: set[int]) ->
     walk.roots[size] = frontier.root()
     tiles.finish()
     return walk
+
+
+def _walk_reads(size: int) -> Iterator[str]:
+    """What `_walk` reads, in order: each bundle, then its level-0 tile. (The tiles above,
+    one per 256 below, are left to be read when needed.)"""
+    for start in range(0, size, WIDTH):
+        index, width = start // WIDTH, min(WIDTH, size - start)
+        yield bundle_path(Bundle(index, width))
+        yield tile_path(Tile(0, index, width))
+
+
+def _announce(source: LogSource, paths: Iterator[str]) -> None:
+    """Tell a source that reads ahead which paths come next (see LogSource)."""
+    prefetch = getattr(source, "prefetch", None)
+    if prefetch is not None:
+        prefetch(paths)
 
 
 def _bundle_leaves(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
@@ -235,6 +236,36 @@ def test_the_empty_log_passes() -> None:
     report = build_log(()).audit()
     assert report.ok, list(iter_failures(report))
     assert (report.size, report.entries, report.tiles, report.checkpoints) == (0, 0, 0, 1)
+
+
+class AnnouncingSource(MemorySource):
+    """A MemorySource that also takes the audit's read-ahead announcements, and logs reads."""
+
+    def __init__(self, objects: dict[str, bytes]) -> None:
+        super().__init__()
+        self.objects = objects
+        self.announced: list[str] = []
+        self.reads: list[str] = []
+
+    def prefetch(self, paths: Iterator[str]) -> None:
+        self.announced.extend(paths)
+
+    def read(self, path: str) -> bytes | None:
+        self.reads.append(path)
+        return super().read(path)
+
+
+def test_the_audit_announces_what_it_reads_in_the_order_it_reads_it(log: Log) -> None:
+    """A remote source fetches announced paths ahead: they must be the ones read, in order."""
+    source = AnnouncingSource(log.source.objects)
+    report = audit_log(source, log.signer.verifier(), open_sealed=log.open_sealed)
+    assert report.ok, list(iter_failures(report))
+    checkpoints = [f"checkpoints/{n}" for n in (0, 1, 256, 300, 600)]
+    walked = ["tile/entries/000", "tile/0/000", FULL_BUNDLE, FULL_TILE]
+    assert source.announced == [*checkpoints, *walked, PARTIAL_BUNDLE, PARTIAL_TILE]
+    announced = set(source.announced)
+    assert [path for path in source.reads if path in announced] == source.announced
+    assert set(source.reads) - announced == {"checkpoint", LEVEL1_TILE}
 
 
 # --- changed bytes -------------------------------------------------------------------------

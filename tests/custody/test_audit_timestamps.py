@@ -130,3 +130,23 @@ def test_a_token_outlives_its_tsa_certificate(small: Log) -> None:
     source.replies[5] = [("checkpoints/5.tsr.0", late)]
     report = audit(small, source, (short.chain[-1],))
     assert [f.where for f in report.failures] == ["checkpoints/5.tsr.0"]
+
+
+def test_the_timestamps_asked_for_are_announced_first_in_order(
+    small: Log, tsa: TsaIdentity
+) -> None:
+    """A remote source fetches announced timestamps ahead: they must be the ones asked."""
+    source = stamped(small, tsa)
+    announced: list[int] = []
+    asked: list[int] = []
+    source.prefetch_timestamps = announced.extend  # type: ignore[attr-defined]
+    listed = source.timestamps
+
+    def timestamps(size: int) -> list[tuple[str, bytes]]:
+        asked.append(size)
+        return listed(size)
+
+    source.timestamps = timestamps  # type: ignore[method-assign]
+    report = audit(small, source, (tsa.chain[-1],))
+    assert report.ok, report.failures
+    assert announced == asked == [0, 3, 5]
