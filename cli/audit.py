@@ -61,6 +61,7 @@ def run_audit(
             seen=seen,
             open_sealed=read.open_sealed if check_originals else None,
             sealed_kinds=read.sealed_kinds,
+            each=read.map_ahead if isinstance(read, ReadAhead) else map,
             timestamps=policy,
         )
     if report.ok:

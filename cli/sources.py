@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import base64
-import io
 import itertools
 import json
 import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO, Generic, Protocol, TypeVar
+from typing import Any, BinaryIO, Generic, Protocol, TypeVar, cast
 
 from custody.audit import COPY, ORIGINAL, SEALED_KINDS, SIDECAR, NotVisibleError
 from storage import ObjectNotFoundError, ObjectStore
@@ -134,20 +134,27 @@ class HttpSource:
         evidence), so neither is a failure here: auditing the store itself settles it."""
         path = {ORIGINAL: f"/v1/evidence/{sha256}/content", COPY: f"/v1/copies/{sha256}/content"}
         try:
-            data = self._get(path[kind], auth=True, forbidden_ok=True)
+            stream = self._open(path[kind], auth=True, forbidden_ok=True)
         except PermissionError as exc:
             raise NotVisibleError(str(exc)) from exc
-        if data is None:
+        if stream is None:
             raise NotVisibleError(f"{kind} {sha256}: not found, or not visible to this token")
-        return io.BytesIO(data)
+        return stream  # streamed: an original may be larger than memory
 
     def _get(self, path: str, *, auth: bool, forbidden_ok: bool = False) -> bytes | None:
+        stream = self._open(path, auth=auth, forbidden_ok=forbidden_ok)
+        if stream is None:
+            return None
+        with stream:
+            return bytes(stream.read())
+
+    def _open(self, path: str, *, auth: bool, forbidden_ok: bool = False) -> BinaryIO | None:
         request = urllib.request.Request(self._base + path)  # noqa: S310 - scheme checked in open_source
         if auth and self._token:
             request.add_header("Authorization", f"Bearer {self._token}")
         try:
-            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:  # noqa: S310
-                return bytes(response.read())
+            response = urllib.request.urlopen(request, timeout=HTTP_TIMEOUT)  # noqa: S310
+            return cast(BinaryIO, response)
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
                 return None
@@ -234,6 +241,7 @@ class ReadAhead:
     ) -> None:
         self._source = source
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="custody-read-ahead")
+        self._window = window
         self._reads = _Ahead(source.read, self._pool, window)
         self._timestamps = _Ahead(source.timestamps, self._pool, window)
 
@@ -261,6 +269,17 @@ class ReadAhead:
 
     def read(self, path: str) -> bytes | None:
         return self._reads.get(path)
+
+    def map_ahead(self, fn: Callable[[K], V], items: Iterable[K]) -> Iterator[V]:
+        """`fn` of each item, in order, run ahead on the workers (a window of them at once):
+        re-hashing sealed objects streams each, so only the window's buffers are held."""
+        pending: deque[Future[V]] = deque()
+        for item in items:
+            pending.append(self._pool.submit(fn, item))
+            if len(pending) >= self._window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
     def timestamps(self, size: int) -> list[tuple[str, bytes]]:
         return self._timestamps.get(size)

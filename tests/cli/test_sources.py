@@ -140,3 +140,28 @@ def test_a_store_source_lists_timestamps_once_even_when_asked_at_once() -> None:
         thread.join()
     for n in (1, 2, 3):
         assert found[n] == [(f"log/checkpoints/{n}.tsr.0", f"checkpoints/{n}.tsr.0".encode())]
+
+
+def test_map_ahead_keeps_the_order_runs_on_the_workers_and_raises_in_place() -> None:
+    running, most = 0, 0
+    lock = threading.Lock()
+
+    def slow_square(n: int) -> int:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        threading.Event().wait(0.002 * (n % 3))
+        with lock:
+            running -= 1
+        if n == 40:
+            raise ValueError("object 40 unreadable")
+        return n * n
+
+    with ReadAhead(SlowSource({}), workers=3, window=6) as ahead:
+        assert list(ahead.map_ahead(slow_square, range(30))) == [n * n for n in range(30)]
+        assert 1 < most <= 3
+        results = ahead.map_ahead(slow_square, range(35, 50))
+        assert [next(results) for _ in range(5)] == [n * n for n in range(35, 40)]
+        with pytest.raises(ValueError, match="object 40 unreadable"):
+            next(results)

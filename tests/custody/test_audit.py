@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
@@ -21,6 +23,7 @@ from custody.audit import (
     AuditReport,
     Failure,
     NotVisibleError,
+    Rehashed,
     SeenCheckpoint,
     audit_log,
     iter_failures,
@@ -354,6 +357,30 @@ def test_a_longer_original_with_the_same_prefix_fails_fixity(log: Log) -> None:
     assert failure.found.endswith(f"{len(log.originals[sha256])} bytes")
 
 
+def test_sealed_objects_rehashed_in_parallel_give_the_same_report(log: Log) -> None:
+    """`each` may re-hash on several threads: the report is the same, failures in order."""
+    changed = hashlib.sha256(file_bytes(8, "")).hexdigest()
+    log.originals[changed] = flip(log.originals[changed], 0)
+    del log.originals[hashlib.sha256(file_bytes(42, "")).hexdigest()]
+    threads: set[str] = set()
+
+    def rehash_on_threads(fn: Callable[[str], Rehashed], names: Iterable[str]) -> list[Rehashed]:
+        def tracked(name: str) -> Rehashed:
+            threads.add(threading.current_thread().name)
+            return fn(name)
+
+        with ThreadPoolExecutor(4) as pool:
+            return list(pool.map(tracked, names))
+
+    sequential = log.audit()
+    parallel = audit_log(
+        log.source, log.signer.verifier(), open_sealed=log.open_sealed, each=rehash_on_threads
+    )
+    assert len(sequential.failures) == 2
+    assert parallel == sequential
+    assert len(threads) > 1
+
+
 # --- deleted objects -----------------------------------------------------------------------
 
 
@@ -458,6 +485,42 @@ def test_an_archived_checkpoint_larger_than_the_latest_is_named(log: Log) -> Non
     failure = only(log.audit(), "checkpoints/700")
     assert "newer than the latest" in failure.problem
     assert (failure.expected, failure.found) == (f"size <= {SIZE}", "700")
+
+
+class GrowingSource(MemorySource):
+    """A live log: `checkpoint` moves on after the audit first reads it."""
+
+    def __init__(self, objects: dict[str, bytes], later: bytes) -> None:
+        super().__init__()
+        self.objects = objects
+        self.later = later
+        self.reads_of_checkpoint = 0
+
+    def read(self, path: str) -> bytes | None:
+        if path == "checkpoint":
+            self.reads_of_checkpoint += 1
+            if self.reads_of_checkpoint > 1:
+                return self.later
+        return super().read(path)
+
+
+def test_checkpoints_published_while_the_audit_runs_are_no_failure(log: Log) -> None:
+    """The integrator archives each checkpoint, then publishes it: on a live log, archives
+    newer than the checkpoint the audit started from appear; the log grew, nothing more."""
+    grown = log.sign(700, bytes(32))
+    log.source.objects["checkpoints/700"] = grown
+    source = GrowingSource(log.source.objects, later=grown)
+    report = audit_log(source, log.signer.verifier(), open_sealed=log.open_sealed)
+    assert report.ok, list(iter_failures(report))
+    assert (report.size, report.root) == (SIZE, log.roots[SIZE])
+    assert source.reads_of_checkpoint == 2
+
+
+def test_an_archive_newer_than_a_checkpoint_that_stays_behind_is_a_rollback(log: Log) -> None:
+    log.source.objects["checkpoints/700"] = log.sign(700, bytes(32))
+    source = GrowingSource(log.source.objects, later=log.source.objects["checkpoint"])
+    report = audit_log(source, log.signer.verifier(), open_sealed=log.open_sealed)
+    assert "newer than the latest" in only(report, "checkpoints/700").problem
 
 
 def test_an_archived_checkpoint_under_another_size_is_named(log: Log) -> None:
