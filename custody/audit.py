@@ -153,9 +153,7 @@ def audit_log(
     if timestamps is not None:
         sizes = sorted(archived)
         _announce(source, (f"checkpoints/{size}" for size in sizes))
-        prefetch_timestamps = getattr(source, "prefetch_timestamps", None)
-        if prefetch_timestamps is not None:
-            prefetch_timestamps(iter(sizes))
+        _announce(source, iter(sizes), hint="prefetch_timestamps")
         check_timestamps(source, sizes, timestamps, report)
     if open_sealed is not None:
         for kind in SEALED_KINDS:
@@ -315,11 +313,12 @@ def _walk_reads(size: int) -> Iterator[str]:
         yield tile_path(Tile(0, index, width))
 
 
-def _announce(source: LogSource, paths: Iterator[str]) -> None:
-    """Tell a source that reads ahead which paths come next (see LogSource)."""
-    prefetch = getattr(source, "prefetch", None)
+def _announce(source: LogSource, keys: Iterator[object], *, hint: str = "prefetch") -> None:
+    """Tell a source that reads ahead what comes next: paths (`prefetch`) or checkpoint
+    sizes whose timestamps are asked (`prefetch_timestamps`); see LogSource."""
+    prefetch = getattr(source, hint, None)
     if prefetch is not None:
-        prefetch(paths)
+        prefetch(keys)
 
 
 def _bundle_leaves(
@@ -460,7 +459,6 @@ class Rehashed:
     """What re-hashing one sealed object found: its SHA-256 and length, or that it is
     missing (`digest` None), or not shown to this reader (`visible` False)."""
 
-    kind: str
     sha256: str
     digest: str | None = None
     length: int = 0
@@ -477,15 +475,15 @@ def _rehash(kind: str, sha256: str, open_sealed: OpenSealed) -> Rehashed:
     try:
         stream = open_sealed(kind, sha256)
     except NotVisibleError:
-        return Rehashed(kind, sha256, visible=False)
+        return Rehashed(sha256, visible=False)
     if stream is None:
-        return Rehashed(kind, sha256)
+        return Rehashed(sha256)
     digest, length = hashlib.sha256(), 0
     with stream:
         while chunk := stream.read(READ_CHUNK):
             digest.update(chunk)
             length += len(chunk)
-    return Rehashed(kind, sha256, digest.hexdigest(), length)
+    return Rehashed(sha256, digest.hexdigest(), length)
 
 
 def _check_sealed(
