@@ -85,8 +85,9 @@ def read_connection(engine: Engine) -> Iterator[Connection]:
 
 @contextmanager
 def read_once(engine: Engine) -> Iterator[Connection]:
-    """A connection for one Core read statement (a token, a membership): on SQLite no
-    BEGIN is sent, as a lone statement is a transaction of its own; a second statement
+    """A connection for one Core read statement (a token, a membership): no BEGIN and no
+    ROLLBACK are sent (on PostgreSQL the connection is in autocommit mode for it: one round
+    trip, not three), as a lone statement is a transaction of its own; a second statement
     would see its own snapshot (use `read_connection` for that)."""
     with _read_only(engine, _ONE_STATEMENT).connect() as connection:
         yield connection
@@ -100,7 +101,11 @@ def _read_only(engine: Engine, mode: object = True) -> Engine:
     engines = _READ_ENGINES.setdefault(engine, {})
     read_engine = engines.get(mode)
     if read_engine is None:
-        read_engine = engines[mode] = engine.execution_options(**{_READ_ONLY: mode})
+        options: dict[str, object] = {_READ_ONLY: mode}
+        if mode == _ONE_STATEMENT and engine.dialect.name == "postgresql":
+            # SQLite's connections are in autocommit mode already (see _sqlite_connect).
+            options["isolation_level"] = "AUTOCOMMIT"
+        read_engine = engines[mode] = engine.execution_options(**options)
     return read_engine
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from psycopg.pq import TransactionStatus
 from sqlalchemy import Engine, event
 from sqlmodel import SQLModel
 
@@ -91,3 +92,31 @@ def test_a_one_statement_read_sends_no_begin_on_sqlite_and_sees_committed_rows(
             assert connection.exec_driver_sql("SELECT count(*) FROM t").scalar() == 2
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_one_statement_read_on_postgres_opens_no_transaction_and_leaves_none_behind() -> None:
+    with throwaway_database() as database_url:
+        engine = build_engine(database_url, pool_size=1)
+        try:
+            with engine.begin() as connection:
+                connection.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+                connection.exec_driver_sql("INSERT INTO t VALUES (1)")
+            with read_once(engine) as connection:
+                assert connection.exec_driver_sql("SELECT count(*) FROM t").scalar() == 1
+                raw = connection.connection.dbapi_connection
+                # No BEGIN went out, so no transaction is open after the statement.
+                assert raw.info.transaction_status == TransactionStatus.IDLE  # type: ignore[union-attr]
+            # The same pooled connection is transactional again for the next user: a write
+            # rolled back is gone.
+            connection = engine.connect()
+            try:
+                assert connection.connection.dbapi_connection is raw
+                connection.exec_driver_sql("INSERT INTO t VALUES (2)")
+                connection.rollback()
+            finally:
+                connection.close()
+            with read_once(engine) as connection:
+                assert connection.exec_driver_sql("SELECT count(*) FROM t").scalar() == 1
+        finally:
+            engine.dispose()
