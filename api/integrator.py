@@ -159,10 +159,21 @@ class Integrator:
         if not self._renew():
             raise RuntimeError("lost the integrator lease before publishing")
         self._log.write(checkpoint_key(result.new_size), signed, retain_until=self._retain())
-        self._log.write_mutable(CHECKPOINT, signed)
+        self._write_latest(signed)
         self._record(result.new_size, result.root)
         self._size = result.new_size
         self._on_publish(result.new_size)
+
+    def _write_latest(self, signed: bytes) -> None:
+        """Replace the mutable `checkpoint`, if we still hold the lease.
+
+        A write before it (a tile, the archived checkpoint) may have stalled past the lease,
+        and another integrator may have taken over and published a larger size since: this
+        one would then roll `checkpoint` back. What we archived stays, and is consistent.
+        """
+        if not self._renew():
+            raise RuntimeError("lost the integrator lease before replacing the checkpoint")
+        self._log.write_mutable(CHECKPOINT, signed)
 
     def _write_objects(self, result: Integration) -> None:
         retain = self._retain()
@@ -199,12 +210,12 @@ class Integrator:
             size = archived[-1]
             data = self._log.read(checkpoint_key(size))
             checkpoint = open_checkpoint(data, self._verifier)
-            self._log.write_mutable(CHECKPOINT, data)
+            self._write_latest(data)
             self._record(size, checkpoint.root)
         elif current is None:
             signed = self._sign(0, empty_root())
             self._log.write(checkpoint_key(0), signed, retain_until=self._retain())
-            self._log.write_mutable(CHECKPOINT, signed)
+            self._write_latest(signed)
             self._record(0, empty_root())
         else:
             # A crash may also fall between `checkpoint` and the database row; readers go by

@@ -542,6 +542,32 @@ def test_a_holder_that_lost_its_lease_mid_step_does_not_publish(pair: Pair) -> N
     assert_log_sound(pair.engine, pair.store, [], size=30)
 
 
+def test_a_holder_that_lost_its_lease_while_archiving_does_not_roll_the_checkpoint_back(
+    pair: Pair,
+) -> None:
+    append(pair.engine, 10)
+    drain(pair.first)
+    append(pair.engine, 10)  # the first integrator's next batch ends at 20
+
+    def stall(key: str) -> None:
+        # The first renewed its lease, then its write of the archived checkpoint stalls past
+        # the lease; the second takes over and publishes 30 before that write returns.
+        if key == PREFIX + "checkpoints/20":
+            pair.store.on_put = lambda _key: None
+            pair.clock.advance(LEASE + 1)
+            append(pair.engine, 10)
+            drain(pair.second)
+
+    pair.store.on_put = stall
+    with pytest.raises(RuntimeError, match="lost the integrator lease"):
+        pair.first.step()
+    assert mutable_checkpoint_sizes(pair.store) == [0, 10, 30]
+    assert published(pair.store) == 30
+    # The archived 20 stays: signed over a prefix of 30, it is consistent with it.
+    assert StoreSource(pair.store, PREFIX).archived_sizes() == [0, 10, 20, 30]
+    assert_log_sound(pair.engine, pair.store, [], size=30)
+
+
 def test_a_holder_whose_lease_was_taken_and_released_recovers_before_publishing(
     pair: Pair,
 ) -> None:
