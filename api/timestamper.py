@@ -356,9 +356,23 @@ def backlog_of(engine: Engine, tsa: str) -> Backlog:
 def record_pending(
     session: Session, size: int, targets: Sequence[tuple[str, int]], now: datetime
 ) -> None:
-    """Add a pending row per TSA for checkpoint `size` (in the caller's transaction)."""
-    for name, slot in targets:
+    """Add a pending row per TSA for checkpoint `size` (in the caller's transaction).
+
+    A TSA added to the configuration since `size` was first recorded may have the position
+    another TSA had then: its row gets the next free slot, so that it never takes (adopts)
+    the other TSA's token stored under that slot as its own.
+    """
+    used = set(
+        session.exec(
+            select(CheckpointTimestamp.slot).where(col(CheckpointTimestamp.size) == size)
+        ).all()
+    )
+    reserved = used | {slot for _, slot in targets}
+    for name, position in targets:
         if session.get(CheckpointTimestamp, (size, name)) is None:
+            slot = position if position not in used else max(reserved) + 1
+            reserved.add(slot)
+            used.add(slot)
             session.add(
                 CheckpointTimestamp(
                     size=size,

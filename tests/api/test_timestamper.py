@@ -512,3 +512,54 @@ def test_pending_rows_keep_their_slot_when_the_tsa_list_is_reordered(
         signers[stamp.tsa] = token.tsa_certificate
     assert signers == {"builtin": BUILTIN.certificate, "remote": GOOD.certificate}
     assert_all_stored(harness, harness.remote)
+
+
+def test_a_tsa_added_later_is_asked_itself_not_credited_with_a_token_in_its_slot(
+    tmp_path: Path, remote: RemoteTsa
+) -> None:
+    engine = sqlite_engine(tmp_path / "custody.db")
+    store = LocalObjectStore(tmp_path / "objects")
+    clock = remote.clock
+
+    def integrator(targets: list[TsaTarget]) -> Integrator:
+        return Integrator(
+            engine=engine,
+            log_store=LogStore(store, PREFIX),
+            signer=SIGNER,
+            verifier=VERIFIER,
+            origin=ORIGIN,
+            clock=clock,
+            config=IntegratorConfig(
+                batch_size=64, batch_delay=0, poll=0.01, lease=10.0, retention=RETENTION
+            ),
+            timestamp_targets=[(t.name, t.slot) for t in targets],
+        )
+
+    # First with the built-in TSA alone, in slot 0: the checkpoint is stamped.
+    builtin = TsaTarget("builtin", 0, BuiltinClient(builtin_authority(clock)))
+    append(engine, 3)
+    assert integrator([builtin]).step()
+    size = LogStore(store, PREFIX).archived_sizes()[-1]
+    new_timestamper(engine, store, clock, [builtin]).step(builtin)
+    # Restarted with a remote TSA first: it has slot 0 now, and the restart records the
+    # current checkpoint again, with a row for it.
+    clock.advance(11)
+    far = TsaTarget("remote", 0, HttpClient("remote", remote.url, TIMEOUT))
+    builtin = TsaTarget("builtin", 1, BuiltinClient(builtin_authority(clock)))
+    second = integrator([far, builtin])
+    second.step()
+    stamper = new_timestamper(engine, store, clock, [far, builtin])
+    stamper.step(far)
+    harness = Harness(engine, store, LogStore(store, PREFIX), clock, second, stamper, builtin, far)
+    stamps = log_service(harness).timestamps(size)
+    assert stamps.pending == ()
+    assert remote.queries == 1, "the remote TSA was never asked"
+    signers = {
+        stamp.tsa: verify_token(
+            stamp.token, message=harness.checkpoint(size), trust_anchors=ANCHORS
+        ).tsa_certificate
+        for stamp in stamps.stored
+    }
+    assert signers["remote"] == GOOD.certificate
+    assert signers["builtin"] != GOOD.certificate
+    engine.dispose()
