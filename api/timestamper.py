@@ -362,17 +362,18 @@ def record_pending(
     another TSA had then: its row gets the next free slot, so that it never takes (adopts)
     the other TSA's token stored under that slot as its own.
     """
-    used = set(
-        session.exec(
-            select(CheckpointTimestamp.slot).where(col(CheckpointTimestamp.size) == size)
-        ).all()
-    )
+    rows = session.exec(
+        select(CheckpointTimestamp.tsa, CheckpointTimestamp.slot).where(
+            col(CheckpointTimestamp.size) == size
+        )
+    ).all()
+    recorded = {tsa for tsa, _ in rows}
+    used = {slot for _, slot in rows}
     reserved = used | {slot for _, slot in targets}
     for name, position in targets:
-        if session.get(CheckpointTimestamp, (size, name)) is None:
+        if name not in recorded:
             slot = position if position not in used else max(reserved) + 1
             reserved.add(slot)
-            used.add(slot)
             session.add(
                 CheckpointTimestamp(
                     size=size,

@@ -290,6 +290,24 @@ def new_timestamper(
     )
 
 
+def new_integrator(
+    engine: Engine, store: LocalObjectStore, clock: FakeClock, targets: list[TsaTarget]
+) -> Integrator:
+    """An integrator that asks `targets` for timestamps of every checkpoint it publishes."""
+    return Integrator(
+        engine=engine,
+        log_store=LogStore(store, PREFIX),
+        signer=SIGNER,
+        verifier=VERIFIER,
+        origin=ORIGIN,
+        clock=clock,
+        config=IntegratorConfig(
+            batch_size=64, batch_delay=0, poll=0.01, lease=10.0, retention=RETENTION
+        ),
+        timestamp_targets=[(target.name, target.slot) for target in targets],
+    )
+
+
 @pytest.fixture
 def remote() -> Iterator[RemoteTsa]:
     server = RemoteTsa(FakeClock())
@@ -305,18 +323,7 @@ def harness(tmp_path: Path, remote: RemoteTsa) -> Iterator[Harness]:
     clock = remote.clock
     builtin = TsaTarget("builtin", 0, BuiltinClient(builtin_authority(clock)))
     far = TsaTarget("remote", 1, HttpClient("remote", remote.url, TIMEOUT))
-    integrator = Integrator(
-        engine=engine,
-        log_store=LogStore(store, PREFIX),
-        signer=SIGNER,
-        verifier=VERIFIER,
-        origin=ORIGIN,
-        clock=clock,
-        config=IntegratorConfig(
-            batch_size=64, batch_delay=0, poll=0.01, lease=10.0, retention=RETENTION
-        ),
-        timestamp_targets=[(builtin.name, builtin.slot), (far.name, far.slot)],
-    )
+    integrator = new_integrator(engine, store, clock, [builtin, far])
     timestamper = new_timestamper(engine, store, clock, [builtin, far])
     log_store = LogStore(store, PREFIX)
     yield Harness(engine, store, log_store, clock, integrator, timestamper, builtin, far)
@@ -520,25 +527,10 @@ def test_a_tsa_added_later_is_asked_itself_not_credited_with_a_token_in_its_slot
     engine = sqlite_engine(tmp_path / "custody.db")
     store = LocalObjectStore(tmp_path / "objects")
     clock = remote.clock
-
-    def integrator(targets: list[TsaTarget]) -> Integrator:
-        return Integrator(
-            engine=engine,
-            log_store=LogStore(store, PREFIX),
-            signer=SIGNER,
-            verifier=VERIFIER,
-            origin=ORIGIN,
-            clock=clock,
-            config=IntegratorConfig(
-                batch_size=64, batch_delay=0, poll=0.01, lease=10.0, retention=RETENTION
-            ),
-            timestamp_targets=[(t.name, t.slot) for t in targets],
-        )
-
     # First with the built-in TSA alone, in slot 0: the checkpoint is stamped.
     builtin = TsaTarget("builtin", 0, BuiltinClient(builtin_authority(clock)))
     append(engine, 3)
-    assert integrator([builtin]).step()
+    assert new_integrator(engine, store, clock, [builtin]).step()
     size = LogStore(store, PREFIX).archived_sizes()[-1]
     new_timestamper(engine, store, clock, [builtin]).step(builtin)
     # Restarted with a remote TSA first: it has slot 0 now, and the restart records the
@@ -546,7 +538,7 @@ def test_a_tsa_added_later_is_asked_itself_not_credited_with_a_token_in_its_slot
     clock.advance(11)
     far = TsaTarget("remote", 0, HttpClient("remote", remote.url, TIMEOUT))
     builtin = TsaTarget("builtin", 1, BuiltinClient(builtin_authority(clock)))
-    second = integrator([far, builtin])
+    second = new_integrator(engine, store, clock, [far, builtin])
     second.step()
     stamper = new_timestamper(engine, store, clock, [far, builtin])
     stamper.step(far)
