@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import fcntl
+import os
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -21,6 +23,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK_ID = 0x637573746F6479  # "custody"
 _READ_ONLY = "custody_read_only"
 _ONE_STATEMENT = "one-statement"  # a value of _READ_ONLY: see `read_once`
+_SQLITE_BUSY_TIMEOUT_S = 60
 
 
 def build_engine(url: str, *, pool_size: int = 20) -> Engine:
@@ -34,7 +37,7 @@ def build_engine(url: str, *, pool_size: int = 20) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
-            connect_args={"timeout": 60, "check_same_thread": False},
+            connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
             # More than the request threads (AnyIO's default limit is 40) plus the appender,
             # integrator and watcher: an overflow connection is opened (PRAGMAs and all) and
             # closed again on every use, which under load costs more than the query.
@@ -54,7 +57,7 @@ def _sqlite_connect(dbapi_connection: Any, _record: object) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")  # an acknowledged ingest survives power loss
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=60000")
+    cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_S * 1000}")
     cursor.close()
 
 
@@ -120,22 +123,79 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         yield session
 
 
-_WRITER_LOCKS: dict[str, threading.Lock] = {}
+class _WriterLock:
+    """One writer at a time on one SQLite file: a thread lock within the process, and an
+    advisory lock on `<database>.write-lock` between processes (`custody serve --workers`,
+    the CLI beside a running service).
+
+    SQLite lets one writer in and makes the others poll with sleeps that grow to 100 ms
+    (its busy handler): with two processes writing, a group commit often slept on after
+    the other process's commit was done, its request threads all waiting on it. Here a
+    thread queues on a Python lock, which wakes the next writer at once, and a process
+    polls the file lock at most a millisecond apart. The file lock only orders writers:
+    SQLite's own lock still guards the data, and a writer that cannot get the file lock
+    within the busy timeout goes on to meet SQLite's lock (and its error) as before.
+    """
+
+    def __init__(self, path: Path | None, timeout: float) -> None:
+        self._thread_lock = threading.Lock()
+        self._path = path
+        self._timeout = timeout
+        self._fd: int | None = None
+        self._fd_pid = 0
+        self._holds_file = False
+
+    def __enter__(self) -> None:
+        self._thread_lock.acquire()
+        try:
+            self._holds_file = self._path is not None and self._lock_file(self._path)
+        except BaseException:
+            self._thread_lock.release()
+            raise
+
+    def __exit__(self, *_exc: object) -> None:
+        try:
+            if self._holds_file and self._fd is not None:
+                self._holds_file = False
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
+
+    def _lock_file(self, path: Path) -> bool:
+        if self._fd is None or self._fd_pid != os.getpid():
+            # A forked child shares its parent's open file, and with it the lock: its own.
+            self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._fd_pid = os.getpid()
+        deadline = time.monotonic() + self._timeout
+        pause = 0.0001
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(pause)
+                pause = min(pause * 2, 0.001)
+
+
+_WRITER_LOCKS: dict[str, _WriterLock] = {}
 _WRITER_LOCKS_GUARD = threading.Lock()
 
 
 def _writer_lock(engine: Engine) -> AbstractContextManager[object]:
-    """On SQLite, one writer per process at a time.
-
-    SQLite lets one writer in and makes the others poll with sleeps that grow to 100 ms
-    (its busy handler); queueing on a Python lock instead wakes the next writer at once.
-    Other processes still meet SQLite's own lock. PostgreSQL needs nothing of this.
-    """
+    """On SQLite, one writer at a time (see `_WriterLock`); PostgreSQL needs nothing of this."""
     if engine.dialect.name != "sqlite":
         return nullcontext()
     key = str(engine.url)
     with _WRITER_LOCKS_GUARD:
-        return _WRITER_LOCKS.setdefault(key, threading.Lock())
+        lock = _WRITER_LOCKS.get(key)
+        if lock is None:
+            database = engine.url.database
+            on_disk = bool(database) and database != ":memory:" and "mode=memory" not in key
+            path = Path(f"{database}.write-lock") if on_disk else None
+            lock = _WRITER_LOCKS[key] = _WriterLock(path, _SQLITE_BUSY_TIMEOUT_S)
+        return lock
 
 
 def migrate(engine: Engine) -> None:

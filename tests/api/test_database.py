@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+import fcntl
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from psycopg.pq import TransactionStatus
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, text
 from sqlmodel import SQLModel
 
 import api.tables  # noqa: F401
-from api.database import build_engine, migrate, read_connection, read_once
+from api.database import (
+    _WriterLock,
+    build_engine,
+    migrate,
+    read_connection,
+    read_once,
+    session_scope,
+)
 from api.settings import Settings
 from tests.e2e.servers import throwaway_database
 
@@ -120,3 +132,69 @@ def test_a_one_statement_read_on_postgres_opens_no_transaction_and_leaves_none_b
                 assert connection.exec_driver_sql("SELECT count(*) FROM t").scalar() == 1
         finally:
             engine.dispose()
+
+
+@contextmanager
+def _file_lock_held_elsewhere(path: Path) -> Iterator[None]:
+    """Another process holds the SQLite writers' file lock until the block ends."""
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys\n"
+            f"f = open({str(path)!r}, 'a')\n"
+            "fcntl.flock(f, fcntl.LOCK_EX)\n"
+            "print('held', flush=True)\n"
+            "sys.stdin.read()\n",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as holder:
+        assert holder.stdout is not None
+        assert holder.stdin is not None
+        assert holder.stdout.readline() == "held\n"
+        try:
+            yield
+        finally:
+            holder.stdin.close()
+            holder.wait(timeout=10)
+
+
+def test_a_sqlite_writer_waits_for_a_writer_in_another_process_and_goes_on_once_it_is_done(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "w.db"
+    engine = build_engine(f"sqlite:///{database}")
+    migrate(engine)
+    wrote = threading.Event()
+
+    def write() -> None:
+        with session_scope(engine) as session:
+            session.exec(text("CREATE TABLE written (x INTEGER)"))  # type: ignore[call-overload]
+        wrote.set()
+
+    writer = threading.Thread(target=write)
+    with _file_lock_held_elsewhere(Path(f"{database}.write-lock")):
+        writer.start()
+        assert not wrote.wait(0.5), "wrote while another process held the writers' lock"
+    assert wrote.wait(10)
+    writer.join()
+    engine.dispose()
+
+
+def test_a_sqlite_writer_that_cannot_get_the_file_lock_goes_on_to_sqlites_own_lock(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "x.db.write-lock"
+    lock = _WriterLock(path, timeout=0.2)
+    with _file_lock_held_elsewhere(path):
+        with lock:  # does not wait for ever: SQLite's busy timeout decides from here
+            pass
+        with lock:  # and the thread lock was released
+            pass
+    # The file lock is free now: taken, and given back on the way out.
+    with lock, pytest.raises(BlockingIOError), path.open("a") as other:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with path.open("a") as other:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
