@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from urllib.parse import unquote
 
 from custody.metadata.base import StripError
-from custody.metadata.office_ooxml_rules import AppRules, CoreRules, PartRules
+from custody.metadata.office_ooxml_rules import AppRules, CoreRules, PartRules, PeopleRules
 from custody.metadata.office_package import (
     DIRECTORY,
     MEDIA,
@@ -108,6 +108,10 @@ _PARTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     )
 )
 _RELS = re.compile(r"^(?:(.*)/)?_rels/([^/]*)\.rels$", re.IGNORECASE)
+# The kept parts that list people (their names and accounts): see PeopleRules.
+_PEOPLE = re.compile(
+    r"^(?:xl/persons/person\d*|ppt/authors|ppt/commentAuthors)\.xml$", re.IGNORECASE
+)
 _MEDIA = re.compile(rf"^{_DOC}/(?:glossary/)?media/[^/]+$", re.IGNORECASE)
 # The parts whose character data is the document's text (the content digest).
 _TEXT = re.compile(
@@ -182,7 +186,10 @@ class OoxmlFamily:
             return CoreRules()
         if key == "docprops/app.xml":
             return AppRules()
-        return PartRules(frozenset(self._dropped_ids.get(key, ())))
+        dropped_ids = frozenset(self._dropped_ids.get(key, ()))
+        if _PEOPLE.match(name):
+            return PeopleRules(dropped_ids)
+        return PartRules(dropped_ids)
 
     def counted(self, name: str) -> bool:
         return bool(_TEXT.match(name))

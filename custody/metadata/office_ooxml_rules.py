@@ -45,7 +45,9 @@ _DROPPED = frozenset(
 # (Part 1 annotations); on the elements that describe people, their names and account IDs
 # ([MS-DOCX] people, [MS-XLSX] persons, [MS-PPTX] authors, PresentationML cmAuthor),
 # Excel's reservation user and pivot refresher. Blanked, not dropped: several are required.
-_PERSON = frozenset({"author", "initials"})
+# userId, providerId and userName name an account wherever they stand, so they are blanked on
+# any element (an element renamed by damage or a later schema still names the person).
+_PERSON = frozenset({"author", "initials", "userId", "providerId", "userName"})
 _PERSON_ON: dict[str, frozenset[str]] = {
     "person": frozenset({"displayName", "userId", "providerId"}),
     "author": frozenset({"name", "initials", "userId", "providerId"}),
@@ -149,6 +151,24 @@ class PartRules(Rules):
                 _check_field("".join(self._fields[-1]))
                 if kind == "end":
                     self._fields.pop()
+
+
+# The attributes a part that lists people keeps: what links its entries to the comments that
+# cite them and their display order, and markup-compatibility processing (ECMA-376 Part 3).
+_PEOPLE_KEPT = frozenset({"id", "uri", "lastIdx", "clrIdx"})
+_MC = "http://schemas.openxmlformats.org/markup-compatibility/2006"
+
+
+class PeopleRules(PartRules):
+    """A part that lists people ([MS-XLSX] persons, [MS-PPTX] authors, PresentationML
+    comment authors): every attribute is blanked but those in `_PEOPLE_KEPT`, on any element,
+    known or not. The part exists to name people: what it holds beyond links is theirs."""
+
+    def attribute(self, element: Name, name: Name, value: str) -> str | None:
+        kept = super().attribute(element, name, value)
+        if kept and name[1] not in _PEOPLE_KEPT and name[0] != _MC:
+            return ""
+        return kept
 
 
 def _check_field(instruction: str) -> None:
