@@ -40,6 +40,10 @@ class _Work:
     item: Any = None
 
 
+class AppenderClosedError(RuntimeError):
+    """The service is shutting down: an append that arrives now is not made."""
+
+
 class Appender:
     def __init__(
         self,
@@ -54,6 +58,7 @@ class Appender:
         self._queue: queue.Queue[_Work | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._closed = False
 
     def submit(
         self,
@@ -66,26 +71,31 @@ class Appender:
 
         With `bulk`, items queued next to each other with the same `bulk` run together as
         `bulk(session, [their items])`, which must do what their `run`s would; should it
-        fail, each item runs again alone, through its `run`.
+        fail, each item runs again alone, through its `run`. After `stop` has begun,
+        AppenderClosedError: nothing is queued behind the thread's last batch, where no one
+        would ever answer it.
         """
-        self._ensure_started()
         future: Future[T] = Future()
-        self._queue.put(_Work(run, future, bulk, item))
-        return future.result()
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(timeout=30)
-            self._thread = None
-
-    def _ensure_started(self) -> None:
         with self._lock:
+            if self._closed:
+                raise AppenderClosedError("the service is shutting down")
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._loop, name="custody-appender", daemon=True
                 )
                 self._thread.start()
+            self._queue.put(_Work(run, future, bulk, item))
+        return future.result()
+
+    def stop(self) -> None:
+        """Commit every append queued so far, then refuse new ones."""
+        with self._lock:
+            self._closed = True
+            thread, self._thread = self._thread, None
+            if thread is not None:
+                self._queue.put(None)  # behind every queued append: the lock orders them
+        if thread is not None:
+            thread.join(timeout=30)
 
     def _loop(self) -> None:
         while (first := self._queue.get()) is not None:

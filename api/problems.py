@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.appender import AppenderClosedError
 from custody.errors import CustodyError, DigestHeaderError, DigestMismatchError, EventError
 from custody.metadata.base import StripError, UnsupportedFormatError
 from storage import StorageError
@@ -150,6 +151,17 @@ def install_handlers(app: FastAPI) -> None:
         )
         return problem_response(problem, request)
 
+    async def on_closing(request: Request, exc: Exception) -> JSONResponse:
+        problem = Problem(
+            503,
+            "Shutting down",
+            "The service is shutting down; no custody event was recorded for this request. Send it "
+            "again in a moment.",
+            type_=problem_type("shutting-down"),
+            headers={"Retry-After": "5"},
+        )
+        return problem_response(problem, request)
+
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         detail = exc.detail if isinstance(exc.detail, str) else "Request failed."
@@ -173,6 +185,7 @@ def install_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(CustodyError, on_domain)
     app.add_exception_handler(StorageError, on_storage)
+    app.add_exception_handler(AppenderClosedError, on_closing)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from api.appender import Appender, _Work
+from api.appender import Appender, AppenderClosedError, _Work
 from api.database import build_engine, migrate, read_scope
 from api.sequencer import append_event
 from api.tables import LogEvent
@@ -95,3 +96,34 @@ def test_submit_returns_the_index_once_committed(engine: Engine) -> None:
     finally:
         appender.stop()
     assert stored_indices(engine) == [0, 1, 2, 3]
+
+
+def test_an_append_after_stop_is_refused_not_left_waiting(engine: Engine) -> None:
+    appender = Appender(engine)
+    assert appender.submit(append()) == 0
+    appender.stop()
+    with pytest.raises(AppenderClosedError):
+        appender.submit(append())
+    assert stored_indices(engine) == [0]
+
+
+def test_appends_racing_stop_are_each_committed_or_refused(engine: Engine) -> None:
+    """Whatever the interleaving, no submitter waits for a batch that will never run."""
+    appender = Appender(engine)
+    appender.submit(append())
+    go = threading.Barrier(9)
+
+    def submit() -> int | None:
+        go.wait()
+        try:
+            return appender.submit(append())
+        except AppenderClosedError:
+            return None
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        futures = [pool.submit(submit) for _ in range(8)]
+        go.wait()
+        appender.stop()
+        outcomes = [future.result(timeout=10) for future in futures]
+    committed = sorted(index for index in outcomes if index is not None)
+    assert stored_indices(engine) == [0, *committed]
