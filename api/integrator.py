@@ -83,12 +83,26 @@ class Integrator:
         self._thread = threading.Thread(target=self._run, name="custody-integrator", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, *, timeout: float = 30.0) -> None:
+        """Stop integrating and give the lease up, so that another process takes over at once.
+
+        The thread gives it up as it ends. One still writing after `timeout` keeps it until
+        then (or until it expires): released under a write in flight, a successor would
+        publish while this holder still does.
+        """
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-        self._release()
+        thread = self._thread
+        if thread is None:
+            self._release()
+            return
+        thread.join(timeout)
+        if thread.is_alive():
+            log.warning(
+                "the integrator is still writing after %.0f s; its lease is given up when "
+                "the write ends or expires",
+                timeout,
+            )
 
     @property
     def holds_lease(self) -> bool:
@@ -100,6 +114,15 @@ class Integrator:
         self._wake.set()
 
     def _run(self) -> None:
+        try:
+            self._integrate_until_stopped()
+        finally:
+            try:
+                self._release()
+            except Exception:  # the lease then expires on its own
+                log.exception("could not give up the integrator lease")
+
+    def _integrate_until_stopped(self) -> None:
         while not self._stop.is_set():
             try:
                 busy = self.step()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -623,6 +624,36 @@ def test_the_thread_integrates_and_releases_the_lease_on_stop(engine: Engine) ->
     finally:
         integrator.stop()
     assert lease_holder(engine) is None
+    assert_log_sound(engine, store, [], size=20)
+
+
+def test_a_thread_stopped_mid_write_keeps_the_lease_until_the_write_ends(engine: Engine) -> None:
+    """Released under a write in flight, a successor would publish beside the stalled holder."""
+    store = RecordingStore(MemoryObjectStore())
+    clock = FakeClock()
+    integrator = new_integrator(engine, store, clock)
+    successor = new_integrator(engine, store, clock)
+    stalled, resume = threading.Event(), threading.Event()
+
+    def stall(_key: str) -> None:
+        stalled.set()
+        assert resume.wait(10), "the test never resumed the stalled write"
+
+    store.on_put = stall
+    integrator.start()
+    try:
+        append(engine, 20)
+        integrator.notify()
+        assert stalled.wait(10), "the integrator thread did not start writing"
+        integrator.stop(timeout=0.1)
+        assert lease_holder(engine) is not None
+        assert successor.step() is False, "a successor took the lease of a holder mid-write"
+    finally:
+        store.on_put = lambda _key: None
+        resume.set()
+        integrator.stop(timeout=10)
+    assert lease_holder(engine) is None
+    drain(successor)
     assert_log_sound(engine, store, [], size=20)
 
 
