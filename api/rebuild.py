@@ -79,7 +79,7 @@ def rebuild_index(engine: Engine, log_store: LogStore, verifier: Verifier) -> Re
             report.events += 1
             subject = event.get("subject")
             if event["type"] == "ingested" and subject and subject["sha256"] not in seen:
-                row = _evidence_row(subject, _time(event["time"]))
+                row = _evidence_row(subject, _time(event["time"]), event.get("metadata"))
                 seen[row.sha256] = row
                 session.add(row)
             if index % 1000 == 999:
@@ -123,7 +123,8 @@ def _event_row(index: int, entry: bytes, event: dict[str, object]) -> LogEvent:
     )
 
 
-def _evidence_row(subject: dict[str, object], time: datetime) -> Evidence:
+def _evidence_row(subject: dict[str, object], time: datetime, metadata: object) -> Evidence:
+    """The original as its first ingest indexed it: its time and its sealed metadata sidecar."""
     sha256 = str(subject["sha256"])
     digests = subject.get("digests") or {}
     return Evidence(
@@ -133,6 +134,7 @@ def _evidence_row(subject: dict[str, object], time: datetime) -> Evidence:
         digests_json=json.dumps(digests, sort_keys=True),
         storage_key=original_key(sha256),
         first_seen_at=time,
+        metadata_sha256=str(metadata["sha256"]) if isinstance(metadata, dict) else None,
     )
 
 

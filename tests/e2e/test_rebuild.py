@@ -25,7 +25,10 @@ from tests.e2e.test_ingest import new_case
 EVENT_COLUMNS = (
     "index", "event_id", "type", "subject_sha256", "case_id", "entry", "created_at", "actor",
 )  # fmt: skip
-EVIDENCE_COLUMNS = ("sha256", "size", "media_type", "digests_json", "storage_key", "first_seen_at")
+EVIDENCE_COLUMNS = (
+    "sha256", "size", "media_type", "digests_json", "storage_key", "first_seen_at",
+    "metadata_sha256",
+)  # fmt: skip
 
 
 def database_url(env: dict[str, str]) -> str:
@@ -98,6 +101,8 @@ def test_the_rebuilt_index_equals_the_original(service: Service, tmp_path: Path)
         rebuilt = rows(target)
         assert len(original["log_events"]) == events
         assert len(original["evidence"]) == originals
+        # Every original's sealed metadata sidecar is named by its first `ingested` entry.
+        assert all(row[-1] for row in original["evidence"])
         assert rebuilt == original
 
         # A second rebuild into the now filled database is refused and changes nothing.
