@@ -15,7 +15,8 @@ import typer
 from cryptography import x509
 
 from cli.keys import load_tsa_anchors, load_vkey
-from cli.sources import ReadAhead, open_source
+from cli.read_ahead import ReadAhead
+from cli.sources import open_source
 from custody.audit import AuditReport, SeenCheckpoint, TimestampPolicy, audit_log, iter_failures
 from custody.errors import CustodyError, ReceiptError
 from custody.note import Verifier

@@ -54,7 +54,7 @@ class LogSource(Protocol):
     A source may also have `prefetch(paths: Iterator[str])` and, with timestamps,
     `prefetch_timestamps(sizes: Iterator[int])`: the audit then announces what it will ask
     next, in order, so a remote source can fetch it ahead, several at a time (see
-    cli.sources.ReadAhead). The answers stay the same either way.
+    cli.read_ahead.ReadAhead). The answers stay the same either way.
     """
 
     def read(self, path: str) -> bytes | None: ...
@@ -466,7 +466,7 @@ class Rehashed:
 
 
 # Applies a function to each item and yields the results in the items' order: `map`, or
-# a bounded parallel map for a remote source (cli.sources.ReadAhead.map_ahead).
+# a bounded parallel map for a remote source (cli.read_ahead.ReadAhead.map_ahead).
 EachInOrder = Callable[[Callable[[str], Rehashed], Iterable[str]], Iterable[Rehashed]]
 
 

@@ -1,0 +1,97 @@
+"""The service as an audit source: raw tlog-tiles paths under /log/ and, with a token,
+the archived checkpoints, timestamps and sealed objects through /v1."""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.request
+from typing import BinaryIO, cast
+
+from custody.audit import COPY, ORIGINAL, NotVisibleError
+
+HTTP_TIMEOUT = 60
+MAX_PROBED_SLOTS = 16  # TSAs per checkpoint an HTTP source looks for without a listing
+
+
+class HttpSource:
+    """A log read from the service: raw tlog-tiles paths under /log/, and with a token the
+    archived checkpoints and originals through /v1."""
+
+    remote = True
+
+    def __init__(self, base_url: str, token: str | None) -> None:
+        self._base = base_url.rstrip("/")
+        self._token = token
+
+    def read(self, path: str) -> bytes | None:
+        # Tiles and bundles need the auditor role unless the operator made them public.
+        return self._get(f"/log/{path}", auth=True)
+
+    def archived_sizes(self) -> list[int]:
+        data = self._get("/v1/log/checkpoints", auth=True) if self._token else None
+        return sorted(int(n) for n in json.loads(data)["sizes"]) if data else []
+
+    def timestamps(self, size: int) -> list[tuple[str, bytes]]:
+        """With a token, the tokens the service lists; without, the raw replies by slot."""
+        if self._token:
+            data = self._get(f"/v1/log/checkpoints/{size}/timestamps", auth=True)
+            listed = json.loads(data) if data else []
+            return [
+                (f"checkpoints/{size} ({item['tsa']})", base64.b64decode(item["token"]))
+                for item in listed
+            ]
+        found = []
+        for slot in range(MAX_PROBED_SLOTS):
+            reply = self.read(f"checkpoints/{size}.tsr.{slot}")
+            if reply is None:
+                break
+            found.append((f"checkpoints/{size}.tsr.{slot}", reply))
+        return found
+
+    @property
+    def sealed_kinds(self) -> tuple[str, ...]:
+        """Originals and copies, through the API with a token of a member who may read them;
+        the API serves a sidecar's values, not its sealed bytes, so those cannot be re-hashed."""
+        return (ORIGINAL, COPY) if self._token else ()
+
+    def open_sealed(self, kind: str, sha256: str) -> BinaryIO | None:
+        """The object's bytes as the service serves them. The service answers 404 alike for
+        what is not there and for what this token may not see (and 403 to roles that read no
+        evidence), so neither is a failure here: auditing the store itself settles it."""
+        path = {ORIGINAL: f"/v1/evidence/{sha256}/content", COPY: f"/v1/copies/{sha256}/content"}
+        try:
+            stream = self._open(path[kind], auth=True, forbidden_ok=True)
+        except PermissionError as exc:
+            raise NotVisibleError(str(exc)) from exc
+        if stream is None:
+            raise NotVisibleError(f"{kind} {sha256}: not found, or not visible to this token")
+        return stream  # streamed: an original may be larger than memory
+
+    def _get(self, path: str, *, auth: bool, forbidden_ok: bool = False) -> bytes | None:
+        stream = self._open(path, auth=auth, forbidden_ok=forbidden_ok)
+        if stream is None:
+            return None
+        with stream:
+            return bytes(stream.read())
+
+    def _open(self, path: str, *, auth: bool, forbidden_ok: bool = False) -> BinaryIO | None:
+        request = urllib.request.Request(self._base + path)  # noqa: S310 - scheme checked in open_source
+        if auth and self._token:
+            request.add_header("Authorization", f"Bearer {self._token}")
+        try:
+            response = urllib.request.urlopen(request, timeout=HTTP_TIMEOUT)  # noqa: S310
+            return cast(BinaryIO, response)
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            if exc.code == 403 and forbidden_ok:
+                raise PermissionError(f"{path}: HTTP 403") from exc
+            if exc.code in (401, 403):
+                raise ValueError(
+                    f"{self._base}{path} answered HTTP {exc.code}: the log's tiles and entries "
+                    "need an auditor's token (--token or CUSTODY_TOKEN) unless the operator "
+                    "made them public"
+                ) from exc
+            raise
