@@ -6,7 +6,7 @@ import base64
 import hashlib
 import json
 import os
-from contextlib import nullcontext
+from contextlib import closing, nullcontext
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,7 @@ def run_audit(
     policy = TimestampPolicy(tuple(load_tsa_anchors(tsa_ca or []))) if check_timestamps else None
     # A local store answers at once; S3 and HTTP answer a round trip later, so the log's
     # objects are fetched ahead there, several at a time.
-    with ReadAhead(log) if log.remote else nullcontext(log) as read:
+    with closing(log), ReadAhead(log) if log.remote else nullcontext(log) as read:
         report = audit_log(
             read,
             verifier,

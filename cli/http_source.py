@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import urllib.error
 import urllib.request
+from concurrent.futures import CancelledError, ThreadPoolExecutor
 from typing import BinaryIO, cast
 
 from custody.audit import COPY, ORIGINAL, NotVisibleError
 
 HTTP_TIMEOUT = 60
-MAX_PROBED_SLOTS = 16  # TSAs per checkpoint an HTTP source looks for without a listing
+# TSA slots per checkpoint an HTTP source probes without a listing: it cannot list, and a
+# TSA that was down leaves its slot empty, so every slot is asked for, not only up to a gap.
+MAX_PROBED_SLOTS = 16
+PROBE_WORKERS = 4  # probes in flight per source: the slots of a checkpoint in a few round trips
 
 
 class HttpSource:
@@ -21,9 +26,17 @@ class HttpSource:
 
     remote = True
 
-    def __init__(self, base_url: str, token: str | None) -> None:
+    def __init__(self, base_url: str, token: str | None, *, probes: int = PROBE_WORKERS) -> None:
         self._base = base_url.rstrip("/")
         self._token = token
+        self._closed = threading.Event()
+        self._probes = ThreadPoolExecutor(probes, thread_name_prefix="custody-probe")
+
+    def close(self) -> None:
+        """Start no request from now on (each then raises CancelledError); those in flight
+        end as they do, probes not started are cancelled."""
+        self._closed.set()
+        self._probes.shutdown(wait=False, cancel_futures=True)
 
     def read(self, path: str) -> bytes | None:
         # Tiles and bundles need the auditor role unless the operator made them public.
@@ -42,13 +55,15 @@ class HttpSource:
                 (f"checkpoints/{size} ({item['tsa']})", base64.b64decode(item["token"]))
                 for item in listed
             ]
-        found = []
-        for slot in range(MAX_PROBED_SLOTS):
-            reply = self.read(f"checkpoints/{size}.tsr.{slot}")
-            if reply is None:
-                break
-            found.append((f"checkpoints/{size}.tsr.{slot}", reply))
-        return found
+        paths = [f"checkpoints/{size}.tsr.{slot}" for slot in range(MAX_PROBED_SLOTS)]
+        try:
+            probes = [self._probes.submit(self.read, path) for path in paths]
+        except RuntimeError as exc:  # the pool shut down: the source was closed
+            raise CancelledError(f"{self._base}: the source was closed") from exc
+        replies = [probe.result() for probe in probes]  # CancelledError if closed meanwhile
+        return [
+            (path, reply) for path, reply in zip(paths, replies, strict=True) if reply is not None
+        ]
 
     @property
     def sealed_kinds(self) -> tuple[str, ...]:
@@ -77,6 +92,8 @@ class HttpSource:
             return bytes(stream.read())
 
     def _open(self, path: str, *, auth: bool, forbidden_ok: bool = False) -> BinaryIO | None:
+        if self._closed.is_set():
+            raise CancelledError(f"{self._base}{path}: not asked, the source was closed")
         request = urllib.request.Request(self._base + path)  # noqa: S310 - scheme checked in open_source
         if auth and self._token:
             request.add_header("Authorization", f"Bearer {self._token}")

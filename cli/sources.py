@@ -40,6 +40,8 @@ class AuditSource(Protocol):
 
     def open_sealed(self, kind: str, sha256: str) -> BinaryIO | None: ...
 
+    def close(self) -> None: ...
+
 
 class StoreSource:
     """A log in an object store (local directory or S3), under `log_prefix`."""
@@ -50,6 +52,9 @@ class StoreSource:
         self._tokens: dict[int, list[str]] | None = None
         self._listing = threading.Lock()
         self.remote = isinstance(store, S3ObjectStore)  # each read a round trip away
+
+    def close(self) -> None:
+        """Nothing to release: each read opens and closes its own object."""
 
     def read(self, path: str) -> bytes | None:
         try:

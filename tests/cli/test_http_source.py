@@ -1,0 +1,151 @@
+"""cli.http_source: the service as an audit source, over a loopback HTTP server."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import CancelledError
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from cli.http_source import MAX_PROBED_SLOTS, PROBE_WORKERS, HttpSource
+
+
+@dataclass
+class Served:
+    """What a loopback server answers (path -> body, else 404) and what it was asked."""
+
+    objects: dict[str, bytes] = field(default_factory=dict)
+    gate: threading.Event = field(default_factory=threading.Event)  # answers wait for it
+    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    in_flight: int = 0
+    most_in_flight: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _handler(served: Served) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            with served.lock:
+                served.requests.append((self.path, dict(self.headers)))
+                served.in_flight += 1
+                served.most_in_flight = max(served.most_in_flight, served.in_flight)
+            served.gate.wait(timeout=10)
+            with served.lock:
+                served.in_flight -= 1
+            body = served.objects.get(self.path)
+            self.send_response(404 if body is None else 200)
+            self.send_header("Content-Length", str(len(body or b"")))
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[str, Served]]:
+    state = Served()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", state
+    finally:
+        state.gate.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def wait_until(condition: object, what: str) -> None:
+    for _ in range(2000):
+        if callable(condition) and condition():
+            return
+        threading.Event().wait(0.005)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_tokens_after_a_missing_slot_are_found_in_slot_order(served: tuple[str, Served]) -> None:
+    url, state = served
+    state.gate.set()
+    # The TSA of slot 0 was down when checkpoint 5 was stamped: its slot stays empty.
+    state.objects["/log/checkpoints/5.tsr.3"] = b"third"
+    state.objects["/log/checkpoints/5.tsr.1"] = b"first"
+    state.objects[f"/log/checkpoints/5.tsr.{MAX_PROBED_SLOTS - 1}"] = b"last"
+    source = HttpSource(url, None)
+    try:
+        assert source.timestamps(5) == [
+            ("checkpoints/5.tsr.1", b"first"),
+            ("checkpoints/5.tsr.3", b"third"),
+            (f"checkpoints/5.tsr.{MAX_PROBED_SLOTS - 1}", b"last"),
+        ]
+    finally:
+        source.close()
+    probed = sorted(path for path, _ in state.requests)
+    assert probed == sorted(f"/log/checkpoints/5.tsr.{n}" for n in range(MAX_PROBED_SLOTS))
+
+
+def test_slots_are_probed_several_at_a_time_but_within_a_bound(
+    served: tuple[str, Served],
+) -> None:
+    url, state = served
+    source = HttpSource(url, None)
+    try:
+        found: list[object] = []
+        thread = threading.Thread(target=lambda: found.append(source.timestamps(7)))
+        thread.start()
+        wait_until(lambda: state.in_flight == PROBE_WORKERS, "the probes to fill the bound")
+        threading.Event().wait(0.05)
+        assert state.most_in_flight == PROBE_WORKERS < MAX_PROBED_SLOTS
+        state.gate.set()
+        thread.join(timeout=10)
+        assert found == [[]]
+    finally:
+        source.close()
+    assert len(state.requests) == MAX_PROBED_SLOTS
+
+
+def test_no_probe_starts_once_the_source_is_closed(served: tuple[str, Served]) -> None:
+    url, state = served
+    source = HttpSource(url, None)
+    failed: list[BaseException] = []
+
+    def probe() -> None:
+        try:
+            source.timestamps(9)
+        except BaseException as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=probe)
+    thread.start()
+    wait_until(lambda: state.in_flight == PROBE_WORKERS, "the first probes")
+    source.close()
+    state.gate.set()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert len(failed) == 1
+    assert isinstance(failed[0], CancelledError)
+    assert len(state.requests) == PROBE_WORKERS  # those in flight at close, and no more
+    with pytest.raises(CancelledError):
+        source.read("checkpoint")
+    assert len(state.requests) == PROBE_WORKERS
+
+
+def test_with_a_token_the_listing_is_asked_and_nothing_probed(
+    served: tuple[str, Served],
+) -> None:
+    url, state = served
+    state.gate.set()
+    state.objects["/v1/log/checkpoints/5/timestamps"] = b'[{"tsa": "second", "token": "dG9rZW4="}]'
+    source = HttpSource(url, "secret-token")
+    try:
+        assert source.timestamps(5) == [("checkpoints/5 (second)", b"token")]
+    finally:
+        source.close()
+    assert [path for path, _ in state.requests] == ["/v1/log/checkpoints/5/timestamps"]
