@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import threading
-from typing import BinaryIO
+from collections.abc import Callable
+from concurrent.futures import CancelledError
+from typing import BinaryIO, cast
 
 import pytest
 
@@ -127,3 +130,111 @@ def test_map_ahead_keeps_the_order_runs_on_the_workers_and_raises_in_place() -> 
         assert [next(results) for _ in range(5)] == [n * n for n in range(35, 40)]
         with pytest.raises(ValueError, match="object 40 unreadable"):
             next(results)
+
+
+class BlockedStream(io.RawIOBase):
+    """`chunks` chunks of a sealed object, each read waiting for `gate`; a read of the
+    stream once it is closed is recorded (and fails), as the closed socket would."""
+
+    def __init__(self, gate: threading.Event, chunks: int = 5) -> None:
+        self.gate = gate
+        self.left = chunks
+        self.reads = 0
+        self.reading = threading.Event()
+        self.read_when_closed = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self.closed:
+            self.read_when_closed = True
+            raise ValueError("read of a closed stream")
+        self.reads += 1
+        self.reading.set()
+        self.gate.wait(timeout=10)
+        if self.left == 0:
+            return b""
+        self.left -= 1
+        return b"x" * 16
+
+
+class BlockedSealed(SlowSource):
+    """A source whose sealed objects are BlockedStreams, kept to be looked at."""
+
+    def __init__(self) -> None:
+        super().__init__({})
+        self.streams: list[BlockedStream] = []
+
+    def open_sealed(self, kind: str, sha256: str) -> BinaryIO | None:
+        stream = BlockedStream(self.gate)
+        self.streams.append(stream)
+        return cast(BinaryIO, stream)
+
+
+def read_through(stream: BinaryIO | None) -> int:
+    assert stream is not None
+    with stream:
+        return sum(len(chunk) for chunk in iter(lambda: stream.read(16), b""))
+
+
+def test_a_stream_read_while_the_read_ahead_closes_ends_cancelled() -> None:
+    source = BlockedSealed()
+    ahead = ReadAhead(source, workers=1, window=2)
+    outcome: list[object] = []
+
+    def audit() -> None:
+        rehash = lambda sha256: read_through(ahead.open_sealed("original", sha256))  # noqa: E731
+        try:
+            outcome.extend(ahead.map_ahead(rehash, ["a", "b"]))
+        except CancelledError as exc:
+            outcome.append(exc)
+
+    auditor = threading.Thread(target=audit)
+    auditor.start()
+    wait_until(lambda: source.streams and source.streams[0].reading.is_set(), "the first read")
+    closing = threading.Thread(target=ahead.close)
+    closing.start()
+    closing.join(timeout=2)
+    assert not closing.is_alive(), "close() waited for a read the source holds"
+    source.gate.set()  # the read in flight at close now returns
+    auditor.join(timeout=10)
+    closing.join(timeout=10)
+    assert not auditor.is_alive()
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], CancelledError)
+    assert len(source.streams) == 1  # the object behind it was never opened
+    stream = source.streams[0]
+    # The auditor may have met the close first (announcing the next object): the worker
+    # whose read was in flight ends on its own, closing the stream as it goes.
+    wait_until(lambda: stream.closed, "the stream read at close to be closed")
+    assert stream.reads == 1  # nothing read after close but the read already in flight
+    assert not stream.read_when_closed
+
+
+def test_a_stream_opened_before_close_and_read_after_it_is_cancelled() -> None:
+    source = BlockedSealed()
+    source.gate.set()
+    with ReadAhead(source) as ahead:
+        stream = ahead.open_sealed("original", "a")
+        assert stream is not None
+        assert stream.read(16) == b"x" * 16
+    with pytest.raises(CancelledError):
+        stream.read(16)
+    assert source.streams[0].reads == 1
+    assert source.streams[0].closed
+    assert not source.streams[0].read_when_closed
+    with pytest.raises(CancelledError):
+        ahead.open_sealed("original", "b")
+    with pytest.raises(CancelledError):
+        ahead.read("tile/entries/000")
+    assert len(source.streams) == 1
+    assert source.reads == []
+
+
+def wait_until(condition: Callable[[], object], what: str) -> None:
+    for _ in range(2000):
+        if condition():
+            return
+        threading.Event().wait(0.005)
+    raise AssertionError(f"timed out waiting for {what}")
