@@ -7,9 +7,11 @@ import base64
 import json
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from concurrent.futures import CancelledError, ThreadPoolExecutor
-from typing import BinaryIO, cast
+from http.client import HTTPMessage
+from typing import IO, BinaryIO, cast
 
 from custody.audit import COPY, ORIGINAL, NotVisibleError
 
@@ -17,6 +19,7 @@ HTTP_TIMEOUT = 60
 # TSA slots per checkpoint an HTTP source probes without a listing: it cannot list, and a
 # TSA that was down leaves its slot empty, so every slot is asked for, not only up to a gap.
 MAX_PROBED_SLOTS = 16
+DEFAULT_PORTS = {"http": 80, "https": 443}
 PROBE_WORKERS = 4  # probes in flight per source: the slots of a checkpoint in a few round trips
 
 
@@ -30,6 +33,7 @@ class HttpSource:
         self._base = base_url.rstrip("/")
         self._token = token
         self._closed = threading.Event()
+        self._opener = urllib.request.build_opener(_SameOriginRedirects)
         self._probes = ThreadPoolExecutor(probes, thread_name_prefix="custody-probe")
 
     def close(self) -> None:
@@ -96,9 +100,10 @@ class HttpSource:
             raise CancelledError(f"{self._base}{path}: not asked, the source was closed")
         request = urllib.request.Request(self._base + path)  # noqa: S310 - scheme checked in open_source
         if auth and self._token:
-            request.add_header("Authorization", f"Bearer {self._token}")
+            # Unredirected: only _SameOriginRedirects carries it on, and only within the origin.
+            request.add_unredirected_header("Authorization", f"Bearer {self._token}")
         try:
-            response = urllib.request.urlopen(request, timeout=HTTP_TIMEOUT)  # noqa: S310
+            response = self._opener.open(request, timeout=HTTP_TIMEOUT)
             return cast(BinaryIO, response)
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
@@ -112,3 +117,37 @@ class HttpSource:
                     "made them public"
                 ) from exc
             raise
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows redirects, carrying the bearer token only to the origin (scheme, host, port)
+    it was sent to. urllib carries headers set with add_header to wherever it is redirected:
+    a proxy or a changed Location would then receive an auditor's token for the log."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        redirected = super().redirect_request(req, fp, code, msg, headers, newurl)
+        token = req.unredirected_hdrs.get("Authorization")
+        if redirected is not None and token and _same_origin(req.full_url, redirected.full_url):
+            redirected.add_unredirected_header("Authorization", token)
+        return redirected
+
+
+def _same_origin(url: str, other: str) -> bool:
+    """RFC 6454 §4: the same scheme, host and port (the scheme's default port if none)."""
+    try:
+        a, b = urllib.parse.urlsplit(url), urllib.parse.urlsplit(other)
+        origins = [
+            (u.scheme.lower(), (u.hostname or "").lower(), u.port or DEFAULT_PORTS.get(u.scheme))
+            for u in (a, b)
+        ]
+    except ValueError:  # a port that is not a number: no origin to share
+        return False
+    return bool(origins[0][1]) and origins[0] == origins[1]

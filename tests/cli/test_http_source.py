@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from concurrent.futures import CancelledError
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -18,6 +19,7 @@ class Served:
     """What a loopback server answers (path -> body, else 404) and what it was asked."""
 
     objects: dict[str, bytes] = field(default_factory=dict)
+    redirects: dict[str, str] = field(default_factory=dict)  # path -> Location
     gate: threading.Event = field(default_factory=threading.Event)  # answers wait for it
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     in_flight: int = 0
@@ -35,6 +37,12 @@ def _handler(served: Served) -> type[BaseHTTPRequestHandler]:
             served.gate.wait(timeout=10)
             with served.lock:
                 served.in_flight -= 1
+            if self.path in served.redirects:
+                self.send_response(302)
+                self.send_header("Location", served.redirects[self.path])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             body = served.objects.get(self.path)
             self.send_response(404 if body is None else 200)
             self.send_header("Content-Length", str(len(body or b"")))
@@ -47,8 +55,8 @@ def _handler(served: Served) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def served() -> Iterator[tuple[str, Served]]:
+@contextmanager
+def serve() -> Iterator[tuple[str, Served]]:
     state = Served()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
     server.daemon_threads = True
@@ -61,6 +69,19 @@ def served() -> Iterator[tuple[str, Served]]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[str, Served]]:
+    with serve() as url_and_state:
+        yield url_and_state
+
+
+@pytest.fixture
+def elsewhere() -> Iterator[tuple[str, Served]]:
+    """A second server: another origin (another port) on the same loopback address."""
+    with serve() as url_and_state:
+        yield url_and_state
 
 
 def wait_until(condition: object, what: str) -> None:
@@ -149,3 +170,61 @@ def test_with_a_token_the_listing_is_asked_and_nothing_probed(
     finally:
         source.close()
     assert [path for path, _ in state.requests] == ["/v1/log/checkpoints/5/timestamps"]
+
+
+def authorization(state: Served) -> list[str | None]:
+    return [headers.get("Authorization") for _, headers in state.requests]
+
+
+def test_a_redirect_to_another_origin_does_not_carry_the_token(
+    served: tuple[str, Served], elsewhere: tuple[str, Served]
+) -> None:
+    url, state = served
+    other_url, other = elsewhere
+    state.gate.set()
+    other.gate.set()
+    state.redirects["/log/checkpoint"] = f"{other_url}/log/checkpoint"
+    other.objects["/log/checkpoint"] = b"the checkpoint"
+    source = HttpSource(url, "secret-token")
+    try:
+        assert source.read("checkpoint") == b"the checkpoint"
+    finally:
+        source.close()
+    assert authorization(state) == ["Bearer secret-token"]
+    assert [path for path, _ in other.requests] == ["/log/checkpoint"]
+    assert authorization(other) == [None]
+
+
+def test_a_redirect_to_another_host_name_of_the_same_port_does_not_carry_the_token(
+    served: tuple[str, Served],
+) -> None:
+    url, state = served
+    state.gate.set()
+    port = url.rsplit(":", 1)[1]
+    state.redirects["/log/checkpoint"] = f"http://localhost:{port}/log/elsewhere"
+    state.objects["/log/elsewhere"] = b"the checkpoint"
+    source = HttpSource(url, "secret-token")
+    try:
+        assert source.read("checkpoint") == b"the checkpoint"
+    finally:
+        source.close()
+    assert authorization(state) == ["Bearer secret-token", None]
+
+
+def test_a_redirect_within_the_origin_keeps_the_token(served: tuple[str, Served]) -> None:
+    url, state = served
+    state.gate.set()
+    state.redirects["/log/checkpoint"] = "/log/moved"
+    state.redirects["/log/moved"] = f"{url}/log/moved-again"
+    state.objects["/log/moved-again"] = b"the checkpoint"
+    source = HttpSource(url, "secret-token")
+    try:
+        assert source.read("checkpoint") == b"the checkpoint"
+    finally:
+        source.close()
+    assert [path for path, _ in state.requests] == [
+        "/log/checkpoint",
+        "/log/moved",
+        "/log/moved-again",
+    ]
+    assert authorization(state) == ["Bearer secret-token"] * 3
