@@ -89,7 +89,8 @@ class LocalObjectStore:
         path = self._path(key)
         try:
             # O_NOFOLLOW: a symlink swapped in after the check in _path is refused, not followed.
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            # O_NONBLOCK: opening a FIFO put in an object's place would wait for a writer.
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except (FileNotFoundError, NotADirectoryError):
             raise ObjectNotFoundError(key) from None
         except OSError as error:
@@ -97,6 +98,7 @@ class LocalObjectStore:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise ObjectNotFoundError(key)
+        os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
 
     def stat(self, key: str) -> ObjectInfo | None:
@@ -176,7 +178,7 @@ class LocalObjectStore:
             created_dirs = _make_parents(self._root, path.parent)
             placed = _place(tmp, path, mutable=mutable)
         if not placed:
-            if path.is_dir() or _file_sha256(path) != sha256:
+            if _file_sha256(path) != sha256:
                 raise ObjectExistsError(key)
             return PutResult(key, created=False)
         # The new name and any new directories are durable only once their parents are synced.
@@ -254,8 +256,15 @@ def _check_linked(key: str, source: BinaryIO, linked: Path, *, sha256: str, size
             os.close(fd)
 
 
-def _file_sha256(path: Path) -> str:
-    with path.open("rb") as file:
+def _file_sha256(path: Path) -> str | None:
+    """The SHA-256 of the regular file at `path`; None for anything else (a directory, a
+    FIFO, whose open would wait for a writer, a symbolic link)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    os.set_blocking(fd, True)
+    with os.fdopen(fd, "rb") as file:
         return sha256_of(file)
 
 

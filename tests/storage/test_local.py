@@ -6,6 +6,8 @@ import io
 import itertools
 import os
 import stat
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -119,6 +121,44 @@ def test_directory_is_not_an_object(store: LocalObjectStore) -> None:
         store.open("dir")
     with pytest.raises(ObjectExistsError):
         put_bytes(store, "dir", b"2")
+
+
+def without_waiting(fifo: Path, action: Callable[[], object]) -> BaseException | None:
+    """What `action` raised, run in a thread; fails if it waited on `fifo` (then released by
+    a writer, so that the test fails rather than hangs)."""
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            action()
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=5)
+    waited = thread.is_alive()
+    if waited:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        thread.join(timeout=5)
+    assert not waited, "waited for a writer to the FIFO"
+    assert len(outcome) == 1
+    return outcome[0]
+
+
+def test_a_fifo_is_not_an_object_and_is_not_waited_on(store: LocalObjectStore, root: Path) -> None:
+    put_bytes(store, "log/tile/0/001", b"tile")
+    fifo = root / "log/tile/0/000"
+    os.mkfifo(fifo)
+
+    opened = without_waiting(fifo, lambda: store.open("log/tile/0/000").close())
+    assert isinstance(opened, ObjectNotFoundError)
+    assert store.stat("log/tile/0/000") is None
+    assert list(store.list("log/")) == ["log/tile/0/001"]
+    # Nor is it read to compare it with the bytes of a put under its name.
+    put = without_waiting(fifo, lambda: put_bytes(store, "log/tile/0/000", b"tile"))
+    assert isinstance(put, ObjectExistsError)
 
 
 def test_file_in_the_way_of_a_directory_is_a_storage_error(store: LocalObjectStore) -> None:
