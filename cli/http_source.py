@@ -14,6 +14,7 @@ from http.client import HTTPMessage
 from typing import IO, BinaryIO, cast
 
 from custody.audit import COPY, ORIGINAL, NotVisibleError
+from custody.errors import UnreadableObjectError
 
 HTTP_TIMEOUT = 60
 # TSA slots per checkpoint an HTTP source probes without a listing: it cannot list, and a
@@ -50,7 +51,7 @@ class HttpSource:
         data = self._get("/v1/log/checkpoints", auth=True) if self._token else None
         return sorted(int(n) for n in json.loads(data)["sizes"]) if data else []
 
-    def timestamps(self, size: int) -> list[tuple[str, bytes]]:
+    def timestamps(self, size: int) -> list[tuple[str, bytes | UnreadableObjectError]]:
         """With a token, the tokens the service lists; without, the raw replies by slot."""
         if self._token:
             data = self._get(f"/v1/log/checkpoints/{size}/timestamps", auth=True)

@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any, BinaryIO, Generic, TypeVar, cast
 
 from cli.sources import AuditSource
+from custody.errors import UnreadableObjectError
 
 # Reads in flight for a remote source: each waits a round trip, so a few at once keep the
 # auditor's link busy; the window bounds what is held unread (bundles are at most a few MB).
@@ -193,7 +194,7 @@ class ReadAhead:
         while pending:
             yield pending.popleft().result()
 
-    def timestamps(self, size: int) -> list[tuple[str, bytes]]:
+    def timestamps(self, size: int) -> list[tuple[str, bytes | UnreadableObjectError]]:
         self._check()
         return self._timestamps.get(size)
 

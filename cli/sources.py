@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
+import io
 import threading
 import urllib.parse
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, cast
 
 from cli.http_source import HttpSource
 from custody.audit import COPY, ORIGINAL, SEALED_KINDS, SIDECAR
-from storage import ObjectNotFoundError, ObjectStore
+from custody.errors import UnreadableObjectError
+from storage import InvalidKeyError, ObjectNotFoundError, ObjectStore, StorageError
 from storage.local import LocalObjectStore
 from storage.s3 import S3ObjectStore
 
@@ -33,7 +35,7 @@ class AuditSource(Protocol):
 
     def archived_sizes(self) -> list[int]: ...
 
-    def timestamps(self, size: int) -> list[tuple[str, bytes]]: ...
+    def timestamps(self, size: int) -> list[tuple[str, bytes | UnreadableObjectError]]: ...
 
     @property
     def sealed_kinds(self) -> tuple[str, ...]: ...
@@ -44,12 +46,16 @@ class AuditSource(Protocol):
 
 
 class StoreSource:
-    """A log in an object store (local directory or S3), under `log_prefix`."""
+    """A log in an object store (local directory or S3), under `log_prefix`.
+
+    An object the store holds but cannot read (a symbolic link, permissions, a read that
+    fails) or a listing that fails raises UnreadableObjectError, for the audit to name.
+    """
 
     def __init__(self, store: ObjectStore, log_prefix: str = "log/") -> None:
         self._store = store
         self._prefix = log_prefix
-        self._tokens: dict[int, list[str]] | None = None
+        self._tokens: dict[int, list[str]] | UnreadableObjectError | None = None
         self._listing = threading.Lock()
         self.remote = isinstance(store, S3ObjectStore)  # each read a round trip away
 
@@ -62,24 +68,32 @@ class StoreSource:
                 return stream.read()
         except ObjectNotFoundError:
             return None
+        except (StorageError, OSError) as exc:
+            raise _unreadable(path, exc) from exc
 
     def archived_sizes(self) -> list[int]:
-        names = (k.rsplit("/", 1)[-1] for k in self._store.list(self._prefix + "checkpoints/"))
+        names = (k.rsplit("/", 1)[-1] for k in self._list("checkpoints/"))
         return sorted(int(n) for n in names if _is_number(n))
 
-    def timestamps(self, size: int) -> list[tuple[str, bytes]]:
-        """The stored replies `checkpoints/<size>.tsr.<slot>` (listed once for all sizes)."""
+    def timestamps(self, size: int) -> list[tuple[str, bytes | UnreadableObjectError]]:
+        """The stored replies `checkpoints/<size>.tsr.<slot>` (listed once for all sizes),
+        each reply the store cannot read as its UnreadableObjectError."""
         with self._listing:  # read ahead, several sizes may ask first at once
             if self._tokens is None:
-                tokens: dict[int, list[str]] = {}
-                for key in self._store.list(self._prefix + "checkpoints/"):
-                    name, dot, slot = key.rsplit("/", 1)[-1].partition(".tsr.")
-                    if dot and _is_number(name) and _is_number(slot):
-                        tokens.setdefault(int(name), []).append(key)
-                self._tokens = tokens
-        found = []
-        for key in sorted(self._tokens.get(size, [])):
-            data = self.read(key.removeprefix(self._prefix))
+                try:
+                    self._tokens = _by_size(self._list("checkpoints/"))
+                except UnreadableObjectError as exc:  # once, not once per size
+                    self._tokens = exc
+            tokens = self._tokens
+        if isinstance(tokens, UnreadableObjectError):
+            raise UnreadableObjectError(tokens.key, tokens.expected, tokens.found)
+        found: list[tuple[str, bytes | UnreadableObjectError]] = []
+        for key in sorted(tokens.get(size, [])):
+            try:
+                data = self.read(key.removeprefix(self._prefix))
+            except UnreadableObjectError as exc:
+                found.append((key, UnreadableObjectError(key, exc.expected, exc.found)))
+                continue
             if data is not None:
                 found.append((key, data))
         return found
@@ -89,10 +103,60 @@ class StoreSource:
         return SEALED_KINDS
 
     def open_sealed(self, kind: str, sha256: str) -> BinaryIO | None:
+        key = f"{SEALED_PREFIXES[kind]}/{sha256[:2]}/{sha256}"
         try:
-            return self._store.open(f"{SEALED_PREFIXES[kind]}/{sha256[:2]}/{sha256}")
+            stream = self._store.open(key)
         except ObjectNotFoundError:
             return None
+        except (StorageError, OSError) as exc:
+            raise _unreadable(key, exc) from exc
+        return cast(BinaryIO, _Reading(stream, key))
+
+    def _list(self, path: str) -> list[str]:
+        try:
+            return list(self._store.list(self._prefix + path))
+        except (StorageError, OSError) as exc:
+            raise UnreadableObjectError(path, "a listing of its objects", str(exc)) from exc
+
+
+class _Reading(io.RawIOBase):
+    """A sealed object's stream whose failing reads (a reset connection, an I/O error)
+    raise UnreadableObjectError: the audit names the object and goes on."""
+
+    def __init__(self, stream: BinaryIO, key: str) -> None:
+        super().__init__()
+        self._stream = stream
+        self._key = key
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        try:
+            return self._stream.read(-1 if size is None else size)
+        except (StorageError, OSError) as exc:
+            raise _unreadable(self._key, exc) from exc
+
+    def close(self) -> None:
+        if not self.closed:
+            self._stream.close()
+        super().close()
+
+
+def _unreadable(key: str, error: Exception) -> UnreadableObjectError:
+    if isinstance(error, InvalidKeyError):  # the local store's refusal of a symbolic link
+        return UnreadableObjectError(key, "a regular file", f"a path that {error.reason}")
+    return UnreadableObjectError(key, "an object the auditor can read", str(error))
+
+
+def _by_size(keys: list[str]) -> dict[int, list[str]]:
+    """The keys of stored replies (`<size>.tsr.<slot>`) by checkpoint size."""
+    tokens: dict[int, list[str]] = {}
+    for key in keys:
+        name, dot, slot = key.rsplit("/", 1)[-1].partition(".tsr.")
+        if dot and _is_number(name) and _is_number(slot):
+            tokens.setdefault(int(name), []).append(key)
+    return tokens
 
 
 def _is_number(text: str) -> bool:

@@ -16,7 +16,7 @@ from typing import BinaryIO, Protocol
 
 from custody.audit_timestamps import TimestampPolicy, TimestampSource, check_timestamps
 from custody.checkpoint import Checkpoint, open_checkpoint
-from custody.errors import CustodyError
+from custody.errors import CustodyError, UnreadableObjectError
 from custody.events import decode_entry
 from custody.merkle import HASH_SIZE, MerkleFrontier, leaf_hash, root_from_leaf_hashes
 from custody.note import Verifier
@@ -28,6 +28,7 @@ __all__ = [
     "READ_CHUNK",
     "SEALED_KINDS",
     "SIDECAR",
+    "UNREADABLE",
     "WIDTH",
     "AuditReport",
     "EachInOrder",
@@ -45,11 +46,14 @@ __all__ = [
 
 WIDTH = 256
 READ_CHUNK = 1024 * 1024
+UNREADABLE = "unreadable in the store"
 _SHA256 = re.compile(r"[0-9a-f]{64}")  # as custody.events writes subjects
 
 
 class LogSource(Protocol):
-    """Read-only access to the log's objects, by path relative to the log prefix.
+    """Read-only access to the log's objects, by path relative to the log prefix. `read` gives
+    None for an object that is not there, and raises UnreadableObjectError for one the store
+    holds but cannot read (as `archived_sizes` does for a listing that fails).
 
     A source may also have `prefetch(paths: Iterator[str])` and, with timestamps,
     `prefetch_timestamps(sizes: Iterator[int])`: the audit then announces what it will ask
@@ -108,6 +112,7 @@ class AuditReport:
     timestamps_missing: list[int] = field(default_factory=list)  # sizes without a valid token
     timestamps_checked: bool = False
     failures: list[Failure] = field(default_factory=list)
+    _unreadable: set[str] = field(default_factory=set, repr=False)  # keys named unreadable
 
     @property
     def ok(self) -> bool:
@@ -115,6 +120,13 @@ class AuditReport:
 
     def fail(self, where: str, problem: str, expected: str = "", found: str = "") -> None:
         self.failures.append(Failure(where, problem, expected, found))
+
+    def unreadable(self, error: UnreadableObjectError) -> None:
+        """Name an object or listing the store holds but cannot read, once however often
+        it is asked for (a failing listing answers every checkpoint's question)."""
+        if error.key not in self._unreadable:
+            self._unreadable.add(error.key)
+            self.fail(error.key, UNREADABLE, error.expected, error.found)
 
 
 def audit_log(
@@ -201,9 +213,8 @@ def _compare_roots(
 def _open(
     source: LogSource, path: str, verifier: Verifier, report: AuditReport
 ) -> Checkpoint | None:
-    data = source.read(path)
+    data = _read(source, path, report)
     if data is None:
-        report.fail(path, "missing")
         return None
     try:
         return open_checkpoint(data, verifier)
@@ -212,11 +223,28 @@ def _open(
         return None
 
 
+def _read(source: LogSource, path: str, report: AuditReport) -> bytes | None:
+    """The object's bytes; None, the failure reported, where it is missing or unreadable."""
+    try:
+        data = source.read(path)
+    except UnreadableObjectError as exc:
+        report.unreadable(exc)
+        return None
+    if data is None:
+        report.fail(path, "missing")
+    return data
+
+
 def _archived(
     source: LogSource, verifier: Verifier, report: AuditReport, size: int, required: set[int]
 ) -> dict[int, bytes]:
     roots: dict[int, bytes] = {}
-    sizes = sorted(set(source.archived_sizes()) | required)
+    try:
+        listed = source.archived_sizes()
+    except UnreadableObjectError as exc:  # the archives that must exist are still checked
+        report.unreadable(exc)
+        listed = []
+    sizes = sorted(set(listed) | required)
     published = _published_since(source, verifier, size, sizes)
     _announce(source, (f"checkpoints/{archived}" for archived in sizes))
     for archived in sizes:
@@ -330,9 +358,8 @@ def _bundle_leaves(
 ) -> list[bytes] | None:
     """The leaf hashes of one bundle's entries; None where the bundle is unreadable."""
     path = bundle_path(bundle)
-    data = source.read(path)
+    data = _read(source, path, report)
     if data is None:
-        report.fail(path, "missing")
         return None
     try:
         entries = decode_bundle(data)
@@ -430,9 +457,8 @@ class _TileChecker:
     def _compare(self, tile: Tile, expected: list[bytes]) -> None:
         path = tile_path(tile)
         self._report.tiles += 1
-        data = self._source.read(path)
+        data = _read(self._source, path, self._report)
         if data is None:
-            self._report.fail(path, "missing")
             return
         want = b"".join(expected)
         if data == want:
@@ -457,12 +483,14 @@ class _TileChecker:
 @dataclass(frozen=True, slots=True)
 class Rehashed:
     """What re-hashing one sealed object found: its SHA-256 and length, or that it is
-    missing (`digest` None), or not shown to this reader (`visible` False)."""
+    missing (`digest` None), unreadable (`unreadable`), or not shown to this reader
+    (`visible` False)."""
 
     sha256: str
     digest: str | None = None
     length: int = 0
     visible: bool = True
+    unreadable: UnreadableObjectError | None = None
 
 
 # Applies a function to each item and yields the results in the items' order: `map`, or
@@ -472,17 +500,19 @@ EachInOrder = Callable[[Callable[[str], Rehashed], Iterable[str]], Iterable[Reha
 
 def _rehash(kind: str, sha256: str, open_sealed: OpenSealed) -> Rehashed:
     """Read one sealed object through and hash it."""
+    digest, length = hashlib.sha256(), 0
     try:
         stream = open_sealed(kind, sha256)
+        if stream is None:
+            return Rehashed(sha256)
+        with stream:
+            while chunk := stream.read(READ_CHUNK):
+                digest.update(chunk)
+                length += len(chunk)
     except NotVisibleError:
         return Rehashed(sha256, visible=False)
-    if stream is None:
-        return Rehashed(sha256)
-    digest, length = hashlib.sha256(), 0
-    with stream:
-        while chunk := stream.read(READ_CHUNK):
-            digest.update(chunk)
-            length += len(chunk)
+    except UnreadableObjectError as exc:
+        return Rehashed(sha256, unreadable=exc)
     return Rehashed(sha256, digest.hexdigest(), length)
 
 
@@ -502,6 +532,8 @@ def _check_sealed(
         where = f"{kind} {sha256}"
         if not found.visible:
             report.not_visible[kind] = report.not_visible.get(kind, 0) + 1
+        elif found.unreadable is not None:
+            report.unreadable(found.unreadable)
         elif found.digest is None:
             report.fail(where, "missing from the object store")
         elif found.digest != sha256 or (size is not None and found.length != size):

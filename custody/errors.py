@@ -17,7 +17,9 @@ CustodyError
 ├── TileError              a malformed tlog-tiles path, tile or entry bundle, or a store
 │                          whose tiles do not describe the tree they should
 ├── TimestampError         an RFC 3161 time-stamp token or response that does not verify
-└── TimestampRequestError  an RFC 3161 time-stamp request a TSA must reject (failure_info)
+├── TimestampRequestError  an RFC 3161 time-stamp request a TSA must reject (failure_info)
+├── BundleError            an exhibit bundle that cannot be made or read
+└── UnreadableObjectError  an object (or listing) a store holds but the auditor cannot read
 """
 
 from __future__ import annotations
@@ -122,3 +124,15 @@ class TimestampRequestError(CustodyError):
 
 class BundleError(CustodyError):
     """An exhibit bundle that cannot be made or read (not a bag, a malformed record)."""
+
+
+class UnreadableObjectError(CustodyError):
+    """What an audit source raises for an object it holds but cannot read as an object (a
+    symbolic link, a special file, permissions, an I/O error) or a listing that fails: the
+    audit names `key` and goes on, where a missing object would be None."""
+
+    def __init__(self, key: str, expected: str, found: str) -> None:
+        super().__init__(f"{key}: unreadable in the store (expected {expected}, found {found})")
+        self.key = key
+        self.expected = expected
+        self.found = found

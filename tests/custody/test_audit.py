@@ -29,6 +29,7 @@ from custody.audit import (
     iter_failures,
 )
 from custody.checkpoint import Checkpoint, sign_checkpoint
+from custody.errors import UnreadableObjectError
 from custody.events import Derivation, Subject, derived, encode_entry, ingested
 from custody.merkle import empty_root, leaf_hash
 from custody.note import Signer, generate_signer
@@ -608,3 +609,100 @@ def test_objects_a_source_will_not_show_are_counted_not_failed(log: Log) -> None
     report = audit_log(log.source, log.signer.verifier(), open_sealed=open_sealed)
     assert report.ok, list(iter_failures(report))
     assert report.not_visible == {ORIGINAL: 3}
+
+
+# --- objects the store holds but cannot read ------------------------------------------------
+
+
+class UnreadableSource(MemorySource):
+    """A source where some objects, or the listing of archived checkpoints, cannot be read
+    (a symbolic link, permissions): it raises UnreadableObjectError for them."""
+
+    def __init__(self, objects: dict[str, bytes], unreadable: set[str]) -> None:
+        super().__init__()
+        self.objects = objects
+        self.unreadable = unreadable
+
+    def read(self, path: str) -> bytes | None:
+        if path in self.unreadable:
+            raise UnreadableObjectError(path, "a regular file", "a symbolic link")
+        return super().read(path)
+
+    def archived_sizes(self) -> list[int]:
+        if "checkpoints/" in self.unreadable:
+            raise UnreadableObjectError("checkpoints/", "a listing", "permission denied")
+        return super().archived_sizes()
+
+
+class FailingRead(io.RawIOBase):
+    """A stream that gives some bytes, then fails as a store's read does."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.calls = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+        self.calls += 1
+        if self.calls > 1:
+            raise UnreadableObjectError(self.key, "the object's bytes", "an I/O error")
+        buffer[:4] = b"head"
+        return 4
+
+
+def test_unreadable_objects_are_named_and_the_audit_goes_on(log: Log) -> None:
+    # The originals are named in bundle 000; bundle 001's entries are unknown to the audit.
+    unreadable = {FULL_TILE, FULL_BUNDLE, "checkpoints/300"}
+    source = UnreadableSource(log.source.objects, unreadable)
+    symlinked, failing = (hashlib.sha256(file_bytes(n, "")).hexdigest() for n in (42, 43))
+
+    def open_sealed(kind: str, sha256: str) -> BinaryIO | None:
+        key = f"originals/sha256/{sha256[:2]}/{sha256}"
+        if kind == ORIGINAL and sha256 == symlinked:
+            raise UnreadableObjectError(key, "a regular file", "a symbolic link")
+        if kind == ORIGINAL and sha256 == failing:
+            return io.BufferedReader(FailingRead(key))
+        return log.open_sealed(kind, sha256)
+
+    report = audit_log(source, log.signer.verifier(), open_sealed=open_sealed)
+    problems = {f.where: f for f in report.failures if "unreadable" in f.problem}
+    assert sorted(problems) == sorted(
+        [*unreadable, *(f"originals/sha256/{s[:2]}/{s}" for s in (symlinked, failing))]
+    )
+    tile = problems[FULL_TILE]
+    assert (tile.problem, tile.expected, tile.found) == (
+        "unreadable in the store",
+        "a regular file",
+        "a symbolic link",
+    )
+    assert problems[f"originals/sha256/{failing[:2]}/{failing}"].found == "an I/O error"
+    assert not report.ok
+    # Everything else was still checked: every entry, tile, archive and sealed object.
+    assert report.entries == SIZE
+    assert report.tiles == 4
+    assert report.checkpoints == 5
+    # As many sealed objects as where bundle 001 is missing: its entries are unknown.
+    without = MemorySource()
+    without.objects = {k: v for k, v in log.source.objects.items() if k != FULL_BUNDLE}
+    known = audit_log(without, log.signer.verifier(), open_sealed=log.open_sealed)
+    assert known.originals > 0
+    assert (report.originals, report.sidecars, report.copies) == (
+        known.originals,
+        known.sidecars,
+        known.copies,
+    )
+    # An object there but unreadable is not also called missing.
+    assert not [f for f in report.failures if f.where in problems and "unreadable" not in f.problem]
+
+
+def test_a_listing_that_fails_is_named_and_the_latest_archive_still_checked(log: Log) -> None:
+    source = UnreadableSource(log.source.objects, {"checkpoints/"})
+    report = audit_log(source, log.signer.verifier(), open_sealed=log.open_sealed)
+    [failure] = report.failures
+    assert (failure.where, failure.problem) == ("checkpoints/", "unreadable in the store")
+    assert (failure.expected, failure.found) == ("a listing", "permission denied")
+    assert report.checkpoints == 1  # the latest's archive must exist, listed or not
+    assert report.entries == SIZE
+    assert report.originals == len(log.originals)

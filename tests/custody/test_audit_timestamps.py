@@ -8,6 +8,7 @@ import pytest
 from cryptography import x509
 
 from custody.audit import AuditReport, TimestampPolicy, audit_log
+from custody.errors import UnreadableObjectError
 from custody.tsp import (
     TsaIdentity,
     generate_tsa,
@@ -150,3 +151,51 @@ def test_the_timestamps_asked_for_are_announced_first_in_order(
     report = audit(small, source, (tsa.chain[-1],))
     assert report.ok, report.failures
     assert announced == asked == [0, 3, 5]
+
+
+class UnreadableStamps(StampedSource):
+    """A StampedSource whose store cannot read some objects, or list the replies."""
+
+    def __init__(self, objects: dict[str, bytes], unreadable: set[str]) -> None:
+        super().__init__(objects)
+        self.unreadable = unreadable
+
+    def read(self, path: str) -> bytes | None:
+        if path in self.unreadable:
+            raise UnreadableObjectError(path, "a regular file", "a symbolic link")
+        return super().read(path)
+
+    def timestamps(self, size: int) -> list[tuple[str, bytes | UnreadableObjectError]]:
+        if "checkpoints/" in self.unreadable:
+            raise UnreadableObjectError("checkpoints/", "a listing", "an I/O error")
+        return [
+            (label, UnreadableObjectError(label, "a regular file", "a FIFO"))
+            if label in self.unreadable
+            else (label, data)
+            for label, data in super().timestamps(size)
+        ]
+
+
+def test_an_unreadable_token_is_named_and_the_others_still_checked(
+    small: Log, tsa: TsaIdentity
+) -> None:
+    source = UnreadableStamps(small.source.objects, {"checkpoints/3.tsr.0", "checkpoints/5"})
+    source.replies = stamped(small, tsa).replies
+    checkpoint = source.objects["checkpoints/3"]
+    source.replies[3].append(("checkpoints/3.tsr.1", reply_over(checkpoint, tsa, 99)))
+    report = audit(small, source, (tsa.chain[-1],))
+    assert [(f.where, f.problem, f.found) for f in report.failures] == [
+        ("checkpoints/5", "unreadable in the store", "a symbolic link"),
+        ("checkpoints/3.tsr.0", "unreadable in the store", "a FIFO"),
+    ]
+    assert report.timestamps == 2  # checkpoint 0's token and checkpoint 3's second one
+    assert report.timestamps_missing == []  # 5 is named unreadable, its tokens unchecked
+
+
+def test_a_listing_of_the_replies_that_fails_is_named_once(small: Log, tsa: TsaIdentity) -> None:
+    source = UnreadableStamps(small.source.objects, {"checkpoints/"})
+    source.replies = stamped(small, tsa).replies
+    report = audit(small, source, (tsa.chain[-1],))
+    [failure] = report.failures
+    assert (failure.where, failure.problem) == ("checkpoints/", "unreadable in the store")
+    assert report.timestamps_missing == [0, 3, 5]

@@ -335,6 +335,71 @@ def test_the_state_file_advances_only_on_success(
     assert json.loads(state.read_text())["size"] == ENTRIES
 
 
+# --- objects the store holds but cannot read ------------------------------------------------
+
+
+def symlink_in_place(path: Path) -> None:
+    """Put a symbolic link where the object was, to its bytes moved beside it."""
+    target = path.with_name(path.name + "-moved")
+    path.rename(target)
+    path.symlink_to(target)
+
+
+def permissions_deny(tmp_path: Path) -> bool:
+    """Whether a file of mode 000 cannot be read here (it can as root)."""
+    probe = tmp_path / "probe"
+    probe.write_bytes(b"")
+    probe.chmod(0)
+    try:
+        probe.open("rb").close()
+    except PermissionError:
+        return True
+    finally:
+        probe.chmod(0o600)
+    return False
+
+
+def test_unreadable_objects_are_named_and_the_rest_is_audited(
+    published: PublishedLog, objects: Path, tmp_path: Path
+) -> None:
+    events = [json.loads(e) for e in decode_bundle((objects / FULL_BUNDLE).read_bytes())]
+    ingested = [e["subject"]["sha256"] for e in events if e["type"] == "ingested"]
+    original = f"originals/sha256/{ingested[0][:2]}/{ingested[0]}"
+    for key in (FULL_TILE, PARTIAL_BUNDLE, original):
+        symlink_in_place(objects / key)
+    unreadable = {FULL_TILE.removeprefix("log/"), PARTIAL_BUNDLE.removeprefix("log/"), original}
+    denied = permissions_deny(tmp_path)
+    if denied:
+        (objects / "log/checkpoints/0").chmod(0)
+        unreadable.add("checkpoints/0")
+
+    result = custody_cli(
+        "audit", "--json", "--vkey", published.vkey, "--state", str(tmp_path / "s"), str(objects)
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr == ""
+    report = json.loads(result.stdout)
+    named = {f["where"]: f for f in report["failures"] if f["problem"] == "unreadable in the store"}
+    assert set(named) == unreadable
+    assert named[original]["expected"] == "a regular file"
+    assert "symbolic link" in named[original]["found"]
+    if denied:
+        assert "Permission denied" in named["checkpoints/0"]["found"]
+    # Everything else was audited: every entry, tile and archive; the originals that the
+    # readable bundle names; every timestamp over a readable archive.
+    assert (report["entries"], report["tiles"]) == (ENTRIES, 3)
+    assert report["checkpoints"] == len(archived_sizes(objects))
+    assert report["originals"] == len(ingested)
+    assert report["timestamps"]["valid"] == report["checkpoints"] - denied
+    # The text report names each key too.
+    text = custody_cli(
+        "audit", "--vkey", published.vkey, "--state", str(tmp_path / "s"), str(objects)
+    )
+    assert text.returncode == 1, text.stdout + text.stderr
+    for key in unreadable:
+        assert f"FAIL {key}: unreadable in the store (expected " in text.stdout
+
+
 # --- the database is not trusted ---------------------------------------------------------
 
 
