@@ -47,7 +47,9 @@ class CustodyEventOut(BaseModel):
     case_id: str | None
     sha256: str | None = Field(description="the bytes the event is about")
     access: str | None = Field(description="for reads: original, copy or metadata")
-    purpose: str | None = Field(description="for reads: the stated purpose (case readers only)")
+    purpose: str | None = Field(
+        description="for reads: the stated purpose (to lawyers and admins of the event's case only)"
+    )
     entry: dict[str, Any] = Field(description="the log entry as logged")
 
 
@@ -254,8 +256,11 @@ def _custody(context: AppContext, principal: Principal, sha256: str) -> list[Cus
     view = context.access.view(principal, sha256, auditors=True)
     events = context.evidence.history(sha256, view)
     times = context.log.trusted_times(event.index for event in events)
+    # A purpose is for the readers of its case: an admin sees every case's events, as an
+    # auditor does, but the purposes only of the cases it is a member of.
+    readers_of = context.access.visible_cases(principal) if principal.role in READERS else set()
     purposes = context.access.purposes(
-        event.event_id for event in events if principal.role in READERS
+        event.event_id for event in events if event.case_id in readers_of
     )
     history = []
     for event in events:
