@@ -130,10 +130,17 @@ class AccessService:
         return self.readable_original(principal, sha256)[0]
 
     def copy_case(self, principal: Principal, sha256: str) -> tuple[str, SharingCopy]:
+        """The copy `sha256` as made in a case of the principal's (its first `derived` entry
+        there), and that case; 404 if none. The same bytes made in another case are that
+        case's copy: they neither grant nor refuse access here, nor take its reads."""
         with read_scope(self._engine) as session:
-            copy = session.get(SharingCopy, sha256)
-            mine = self.member_cases(session, principal.user_id)
-        if copy is None or copy.case_id not in mine:
+            copy = session.exec(
+                select(SharingCopy)
+                .join(CaseMember, col(CaseMember.case_id) == col(SharingCopy.case_id))
+                .where(SharingCopy.sha256 == sha256, CaseMember.user_id == principal.user_id)
+                .order_by(col(SharingCopy.event_index))
+            ).first()
+        if copy is None:
             raise not_found("copy")
         return copy.case_id, copy
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import zipfile
+from pathlib import Path
 from typing import Any
 
 from tests.e2e.servers import Service
 from tests.e2e.test_access_events import Account, add_user, tagged_png
+from tests.e2e.test_exports import download, export, wait_ready
 from tests.e2e.test_ingest import new_case
 
 
@@ -50,3 +54,56 @@ def test_an_upload_says_whether_the_bytes_were_held_only_to_who_could_read_them(
     assert _upload(service, field, there, photo)["stored"] is False
 
     assert _first_seen(service, holder, sha) == held["received_at"]
+
+
+def test_the_same_copy_made_in_two_cases_is_read_and_exported_through_each_ones_entry(
+    service: Service, tmp_path: Path
+) -> None:
+    with service.client() as creator:
+        here, there = new_case(creator, "Here"), new_case(creator, "There")
+    first = add_user(service.env, "Amina Okafor", "lawyer", here)
+    second = add_user(service.env, "Lena Berg", "lawyer", there)
+    photo = tagged_png("made twice")
+    sha = _upload(service, first, here, photo)["sha256"]
+    _upload(service, second, there, photo)
+    made = {}
+    for account, case in ((first, here), (second, there)):
+        with account.client(service) as client:
+            response = client.post(f"/v1/evidence/{sha}/copies", json={"case_id": case})
+        assert response.status_code == 201, response.text
+        made[case] = response.json()
+    copy = made[here]["sha256"]
+    assert made[there]["sha256"] == copy, "the same original copied alike gives the same bytes"
+
+    for account, case in ((first, here), (second, there)):
+        with account.client(service) as client:
+            record = client.get(f"/v1/copies/{copy}")
+            assert record.status_code == 200, f"{case}: {record.text}"
+            assert (record.json()["case_id"], record.json()["index"]) == (
+                case,
+                made[case]["index"],
+            )
+            content = client.get(f"/v1/copies/{copy}/content", params={"purpose": "brief"})
+            assert content.status_code == 200, f"{case}: {content.text}"
+            assert hashlib.sha256(content.content).hexdigest() == copy
+            reads = [
+                e
+                for e in client.get(f"/v1/evidence/{sha}/custody").json()
+                if e["type"] == "accessed"
+            ]
+        assert [(e["case_id"], e["sha256"], e["purpose"]) for e in reads] == [
+            (case, copy, "brief")
+        ], "the read is logged in the reader's case"
+
+    with second.client(service) as client:
+        export_id = export(client, there, [sha, copy])
+        wait_ready(client, export_id)
+        bag = download(client, export_id, tmp_path)
+    with zipfile.ZipFile(bag) as archive:
+        records = [
+            json.loads(archive.read(f"custody-export-{export_id}/custody/exhibits/00{n}.json"))
+            for n in (1, 2)
+        ]
+    for record in records:
+        assert made[there]["index"] in record["entries"], record
+        assert made[here]["index"] not in record["entries"], record
