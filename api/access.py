@@ -30,6 +30,7 @@ from custody.events import Access, Subject, accessed, encode_entry
 ADMIN, LAWYER, FIELD, AUDITOR = "admin", "lawyer", "field", "auditor"
 READERS = frozenset({ADMIN, LAWYER})  # may read originals, copies and metadata of their cases
 MAX_PURPOSE = 1000
+_IngestRow = Row[Any, Any, Any, Any, Any, Any]  # a row of _READABLE
 
 
 def forbidden(detail: str) -> Problem:
@@ -85,16 +86,25 @@ class AccessService:
         field account sees only what it ingested itself. 404 if none."""
         return list(dict.fromkeys(row.case_id for row in self._readable(principal, sha256)))
 
-    def _readable(self, principal: Principal, sha256: str) -> list[Row[Any, Any, Any, Any, Any]]:
+    def could_read(self, principal: Principal, sha256: str, *, besides: str) -> bool:
+        """Whether the principal may read `sha256` through an ingest other than `besides`
+        (the event id of the upload being answered)."""
+        return any(row.id != besides for row in self._ingests_readable(principal, sha256))
+
+    def _readable(self, principal: Principal, sha256: str) -> list[_IngestRow]:
         """The principal's cases' ingests of `sha256` with the original's record, in one
         query (every logged read starts here); 404 if none."""
+        rows = self._ingests_readable(principal, sha256)
+        if not rows:
+            raise not_found("evidence")
+        return rows
+
+    def _ingests_readable(self, principal: Principal, sha256: str) -> list[_IngestRow]:
         with read_once(self._engine) as connection:
             params = {"sha": sha256, "user": principal.user_id}
             rows = list(connection.execute(_READABLE, params).all())
         if principal.role == FIELD:
             rows = [row for row in rows if row.actor_id == principal.user_id]
-        if not rows:
-            raise not_found("evidence")
         return rows
 
     def readable_original(self, principal: Principal, sha256: str) -> tuple[View, str, Subject]:
@@ -120,10 +130,17 @@ class AccessService:
         return self.readable_original(principal, sha256)[0]
 
     def copy_case(self, principal: Principal, sha256: str) -> tuple[str, SharingCopy]:
+        """The copy `sha256` as made in a case of the principal's (its first `derived` entry
+        there), and that case; 404 if none. The same bytes made in another case are that
+        case's copy: they neither grant nor refuse access here, nor take its reads."""
         with read_scope(self._engine) as session:
-            copy = session.get(SharingCopy, sha256)
-            mine = self.member_cases(session, principal.user_id)
-        if copy is None or copy.case_id not in mine:
+            copy = session.exec(
+                select(SharingCopy)
+                .join(CaseMember, col(CaseMember.case_id) == col(SharingCopy.case_id))
+                .where(SharingCopy.sha256 == sha256, CaseMember.user_id == principal.user_id)
+                .order_by(col(SharingCopy.event_index))
+            ).first()
+        if copy is None:
             raise not_found("copy")
         return copy.case_id, copy
 
@@ -203,6 +220,7 @@ _EVIDENCE: Table = Evidence.__table__  # type: ignore[attr-defined]
 _MEMBERS: Table = CaseMember.__table__  # type: ignore[attr-defined]
 _READABLE = (
     sql_select(
+        _INGESTS.c.id,
         _INGESTS.c.case_id,
         _INGESTS.c.actor_id,
         _EVIDENCE.c.storage_key,

@@ -191,6 +191,8 @@ class TokenCache:
 
     Only successes are kept, so a new token works at once; a token revoked in the database
     stops working within `ttl` (expiry is still checked on every request). `ttl=0` disables it.
+    A lookup puts its result only if no `clear` happened since it began (`generation`): one
+    that read the token's row before a revocation cleared the cache would trust it again.
     """
 
     def __init__(
@@ -201,6 +203,7 @@ class TokenCache:
         self._clock = clock
         self._entries: OrderedDict[str, _Valid] = OrderedDict()
         self._lock = threading.Lock()
+        self._generation = 0  # how many times the cache was cleared
 
     def get(self, authorization: str | None, *, now: datetime) -> Principal | None:
         """The cached principal of this header, or None: then call `authenticate`."""
@@ -215,14 +218,26 @@ class TokenCache:
             return None
         return valid.principal
 
+    @property
+    def generation(self) -> int:
+        """Read before a lookup, handed back to `put` after it."""
+        with self._lock:
+            return self._generation
+
     def clear(self) -> None:
         with self._lock:
+            self._generation += 1
             self._entries.clear()
 
-    def put(self, digest: str, principal: Principal, expires_at: datetime | None) -> None:
+    def put(
+        self, digest: str, principal: Principal, expires_at: datetime | None, *, generation: int
+    ) -> None:
+        """Keep a lookup's result, unless the cache was cleared since `generation`."""
         if not self._ttl:
             return
         with self._lock:
+            if generation != self._generation:
+                return
             self._entries[digest] = _Valid(principal, expires_at, self._clock())
             self._entries.move_to_end(digest)
             while len(self._entries) > self._size:
@@ -265,6 +280,7 @@ def _authenticate(
     digest = _bearer_digest(authorization)
     if digest is None:
         raise unauthorized("Send an API token as 'Authorization: Bearer <token>'.")
+    generation = cache.generation if cache is not None else 0  # before the row is read
     with read_once(engine) as connection:  # Core: every request starts here
         if case_id is None:
             row = connection.execute(_TOKEN, {"digest": digest}).first()
@@ -279,7 +295,7 @@ def _authenticate(
         raise unauthorized("The API token is not valid.")
     principal = Principal(user_id=row.id, role=row.role, pseudonym=row.pseudonym or row.id)
     if cache is not None:
-        cache.put(digest, principal, row.expires_at)
+        cache.put(digest, principal, row.expires_at, generation=generation)
     return principal, case_id is not None and bool(row.member)
 
 

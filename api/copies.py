@@ -10,9 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Engine, insert
 from sqlmodel import Session, col, select
 
 from api.appender import Appender
@@ -89,11 +87,8 @@ class CopyService:
         )
         return CopyResult(made, original, case, evidence.media_type, index, now)
 
-    def describe(self, sha256: str) -> dict[str, Any]:
-        with read_scope(self._engine) as session:
-            row = session.get(SharingCopy, sha256)
-        if row is None:
-            raise not_found("sharing copy")
+    def describe(self, row: SharingCopy) -> dict[str, Any]:
+        """The record of a copy as made in one case (`AccessService.copy_case` finds it)."""
         return {
             "sha256": row.sha256,
             "size": row.size,
@@ -107,13 +102,6 @@ class CopyService:
             "created_at": row.created_at,
             "index": row.event_index,
         }
-
-    def storage_key(self, sha256: str) -> tuple[str, int]:
-        with read_scope(self._engine) as session:
-            row = session.get(SharingCopy, sha256)
-        if row is None:
-            raise not_found("sharing copy")
-        return row.storage_key, row.size
 
     def _original(self, sha256: str, case_id: str | None) -> tuple[Evidence, str]:
         with read_scope(self._engine) as session:
@@ -172,6 +160,7 @@ class CopyService:
             created_at=now,
             event_index=index,
         )
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        session.execute(insert(SharingCopy).values(**row.model_dump()).on_conflict_do_nothing())
+        # A row per entry (its index is the key): the same bytes made in another case, or
+        # again in this one, are another row.
+        session.execute(insert(SharingCopy).values(**row.model_dump()))
         return index

@@ -61,7 +61,7 @@ class IngestResult:
     index: int
     event_id: str
     received_at: datetime
-    stored: bool  # False when the same bytes were already sealed
+    stored: bool  # False when the same bytes were already sealed (in any case)
     metadata: Metadata
     metadata_sha256: str
 
@@ -179,12 +179,15 @@ class EvidenceService:
                 .where(Ingest.sha256 == sha256, col(Ingest.case_id).in_(view.cases))
                 .order_by(col(Ingest.event_index))
             ).all()
+        visible = [i for i in ingests if view.actor_id is None or i.actor_id == view.actor_id]
         return {
             "sha256": evidence.sha256,
             "size": evidence.size,
             "media_type": evidence.media_type,
             "digests": {"sha256": evidence.sha256, **json.loads(evidence.digests_json)},
-            "first_seen_at": evidence.first_seen_at,
+            # Not the record's own first_seen_at: that dates an ingest in any case, and would
+            # tell a reader that another case held the bytes first.
+            "first_seen_at": min((i.received_at for i in visible), default=None),
             "ingests": [
                 {
                     "case_id": i.case_id,
@@ -194,8 +197,7 @@ class EvidenceService:
                     "received_at": i.received_at,
                     "index": i.event_index,
                 }
-                for i in ingests
-                if view.actor_id is None or i.actor_id == view.actor_id
+                for i in visible
             ],
             "events": [
                 {"index": e.index, "type": e.type, "entry": decode_entry(e.entry)}

@@ -285,8 +285,12 @@ def _original(session: Session, case_id: str, sha256: str, number: int, width: i
 
 
 def _copy(session: Session, case_id: str, sha256: str, number: int, width: int) -> Item | None:
-    copy = session.get(SharingCopy, sha256)
-    if copy is None or copy.case_id != case_id:
+    copy = session.exec(
+        select(SharingCopy)
+        .where(SharingCopy.sha256 == sha256, SharingCopy.case_id == case_id)
+        .order_by(col(SharingCopy.event_index))
+    ).first()
+    if copy is None:
         return None
     ingest = _first_ingest(session, copy.original_sha256, case_id)
     filename = shared_filename(ingest.filename if ingest is not None else None)

@@ -144,11 +144,15 @@ class LogState(SQLModel, table=True):
 
 
 class SharingCopy(SQLModel, table=True):
-    """A sharing copy: stripped of metadata, linked to its original by a `derived` event."""
+    """A sharing copy: stripped of metadata, linked to its original by a `derived` event.
+
+    A row per `derived` entry: the same original copied alike in several cases gives the
+    same bytes, and each case reaches them through its own entry (and logs reads in it).
+    """
 
     __tablename__ = "copies"
 
-    sha256: str = Field(primary_key=True, max_length=64)
+    sha256: str = Field(index=True, max_length=64)
     original_sha256: str = Field(foreign_key="evidence.sha256", index=True, max_length=64)
     case_id: str = Field(foreign_key="cases.id", max_length=64)
     size: int = Field(sa_column=Column(BigInteger, nullable=False))
@@ -161,7 +165,7 @@ class SharingCopy(SQLModel, table=True):
     storage_key: str = Field(max_length=1024)
     created_by: str = Field(foreign_key="users.id", max_length=64)
     created_at: datetime = Field(sa_column=_utc())
-    event_index: int = Field(sa_column=Column(BigInteger, nullable=False))
+    event_index: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
 
 
 class CheckpointTimestamp(SQLModel, table=True):

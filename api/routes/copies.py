@@ -95,8 +95,8 @@ def _copy_case(context: AppContext, principal: Principal, sha256: str, asked: st
 @router.get("/v1/copies/{sha256}", summary="A sharing copy's record")
 async def read_copy(sha256: str, context: Context, principal: CurrentPrincipal) -> dict[str, Any]:
     _require_hash(sha256)
-    await run_in_threadpool(_visible_copy, context, principal, sha256)
-    return await run_in_threadpool(context.copies.describe, sha256)
+    _, copy = await run_in_threadpool(_visible_copy, context, principal, sha256)
+    return context.copies.describe(copy)
 
 
 def _visible_copy(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import datetime
 from email.message import Message
 from typing import Any, BinaryIO
@@ -47,7 +48,9 @@ class CustodyEventOut(BaseModel):
     case_id: str | None
     sha256: str | None = Field(description="the bytes the event is about")
     access: str | None = Field(description="for reads: original, copy or metadata")
-    purpose: str | None = Field(description="for reads: the stated purpose (case readers only)")
+    purpose: str | None = Field(
+        description="for reads: the stated purpose (to lawyers and admins of the event's case only)"
+    )
     entry: dict[str, Any] = Field(description="the log entry as logged")
 
 
@@ -61,7 +64,10 @@ class IngestOut(BaseModel):
     index: int
     event_id: str
     received_at: datetime
-    stored: bool
+    stored: bool = Field(
+        description="false when you could already read these bytes (an earlier ingest of yours "
+        "or of your case); else true, as for bytes never seen"
+    )
     receipt: str | None = Field(
         default=None, description="C2SP tlog-proof receipt; absent when the answer is 202"
     )
@@ -122,7 +128,7 @@ async def put_evidence(
             request.headers.get("content-type"),
             principal.pseudonym,
         )
-        out = await _seal(context, staged, declared, ingest)
+        out = await _seal(context, principal, staged, declared, ingest)
     return await _attach_receipt(context, out, response)
 
 
@@ -158,12 +164,16 @@ async def post_evidence(
             reader.file_content_type,
             principal.pseudonym,
         )
-        out = await _seal(context, staged, declared, ingest)
+        out = await _seal(context, principal, staged, declared, ingest)
     return await _attach_receipt(context, out, response)
 
 
 async def _seal(
-    context: AppContext, staged: StagedFile, declared: list[DeclaredDigest], ingest: IngestRequest
+    context: AppContext,
+    principal: Principal,
+    staged: StagedFile,
+    declared: list[DeclaredDigest],
+    ingest: IngestRequest,
 ) -> IngestOut:
     if staged.size == 0:
         raise Problem(
@@ -173,8 +183,21 @@ async def _seal(
             type_=problem_type("empty-upload"),
         )
     check_declared(declared, staged.digests)
-    result = await run_in_threadpool(context.evidence.ingest, staged, ingest, now=context.clock())
+    result = await run_in_threadpool(_ingest, context, principal, staged, ingest)
     return _ingest_out(result, staged.digests)
+
+
+def _ingest(
+    context: AppContext, principal: Principal, staged: StagedFile, ingest: IngestRequest
+) -> IngestResult:
+    """Ingest, answering `stored=false` only to an uploader who could already read the
+    bytes: to anyone else it would say that some other case holds them."""
+    result = context.evidence.ingest(staged, ingest, now=context.clock())
+    if result.stored or context.access.could_read(
+        principal, result.sha256, besides=result.event_id
+    ):
+        return result
+    return replace(result, stored=True)
 
 
 async def _attach_receipt(context: AppContext, out: IngestOut, response: Response) -> IngestOut:
@@ -254,8 +277,11 @@ def _custody(context: AppContext, principal: Principal, sha256: str) -> list[Cus
     view = context.access.view(principal, sha256, auditors=True)
     events = context.evidence.history(sha256, view)
     times = context.log.trusted_times(event.index for event in events)
+    # A purpose is for the readers of its case: an admin sees every case's events, as an
+    # auditor does, but the purposes only of the cases it is a member of.
+    readers_of = context.access.visible_cases(principal) if principal.role in READERS else set()
     purposes = context.access.purposes(
-        event.event_id for event in events if principal.role in READERS
+        event.event_id for event in events if event.case_id in readers_of
     )
     history = []
     for event in events:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -115,3 +116,30 @@ def test_the_token_and_the_membership_come_from_one_query(any_engine: Engine) ->
     with pytest.raises(Problem) as refused:
         authenticate_member(any_engine, header, "c_in", now=NOW)
     assert refused.value.status == 401
+
+
+def test_a_lookup_that_a_clear_overtakes_does_not_fill_the_cache(engine: Engine) -> None:
+    token = create_user(engine, name="a", role="field", now=NOW).issued.token
+    header = f"Bearer {token}"
+    cache = TokenCache(60.0, clock=FakeClock())
+    read, cleared = threading.Event(), threading.Event()
+
+    def hold_the_lookup(*args: object) -> None:
+        if threading.current_thread() is not threading.main_thread() and not read.is_set():
+            read.set()  # the row is read; a revocation clears the cache now
+            assert cleared.wait(10)
+
+    event.listen(engine, "after_cursor_execute", hold_the_lookup)
+    found: list[object] = []
+    lookup = threading.Thread(
+        target=lambda: found.append(authenticate(engine, header, now=NOW, cache=cache))
+    )
+    lookup.start()
+    assert read.wait(10)
+    cache.clear()
+    cleared.set()
+    lookup.join(10)
+    assert len(found) == 1, "the lookup itself still answers from the row it read"
+    assert cache.get(header, now=NOW) is None, "a lookup older than the clear is not cached"
+    authenticate(engine, header, now=NOW, cache=cache)
+    assert cache.get(header, now=NOW) is not None, "a lookup after the clear is"

@@ -9,17 +9,21 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 from psycopg.pq import TransactionStatus
 from sqlalchemy import Engine, event, text
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, col, select
 
-import api.tables  # noqa: F401
+from api.copies import copy_key
 from api.database import (
+    MIGRATIONS,
     _WriterLock,
     build_engine,
     migrate,
@@ -28,7 +32,12 @@ from api.database import (
     session_scope,
 )
 from api.settings import Settings
+from api.tables import Case, Evidence, LogEvent, SharingCopy, User
+from custody.events import Derivation, Subject, derived, encode_entry
 from tests.e2e.servers import throwaway_database
+
+NOW = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+ORIGINAL, COPY = "a" * 64, "b" * 64
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -198,3 +207,95 @@ def test_a_sqlite_writer_that_cannot_get_the_file_lock_goes_on_to_sqlites_own_lo
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
     with path.open("a") as other:
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _migrate_to(engine: Engine, revision: str, *, down: bool = False) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.connect() as connection:
+        config.attributes["connection"] = connection
+        (command.downgrade if down else command.upgrade)(config, revision)
+        connection.commit()
+
+
+def _copy_made(case: str, actor: str, index: int) -> LogEvent:
+    event = derived(
+        event_id=f"e_{index}",
+        time=NOW,
+        actor=actor,
+        case=case,
+        subject=Subject(COPY, 8, "image/png"),
+        derivation=Derivation(ORIGINAL, "share/1", "png/1", ("tEXt",), "png-idat", "d" * 64),
+    )
+    return LogEvent(
+        index=index,
+        event_id=event.id,
+        type="derived",
+        subject_sha256=COPY,
+        case_id=case,
+        entry=encode_entry(event),
+        created_at=NOW,
+        actor=actor,
+    )
+
+
+def _copy_rows(engine: Engine) -> list[tuple[str, str, int, str]]:
+    with session_scope(engine) as session:
+        rows = session.exec(select(SharingCopy).order_by(col(SharingCopy.event_index))).all()
+        return [(r.sha256, r.case_id, r.event_index, r.created_by) for r in rows]
+
+
+def test_copies_become_a_row_per_derived_entry_and_the_rows_dropped_before_come_back(
+    url: str,
+) -> None:
+    engine = build_engine(url)
+    _migrate_to(engine, "0006")  # one row per copy's bytes: the second case's was dropped
+    with session_scope(engine) as session:
+        for user in ("u_a", "u_b"):
+            session.add(
+                User(id=user, name=user, role="lawyer", created_at=NOW, pseudonym=f"p{user}")
+            )
+        session.flush()
+        session.add(
+            Evidence(
+                sha256=ORIGINAL, size=9, media_type="image/png", storage_key="o", first_seen_at=NOW
+            )
+        )
+        for case in ("c_a", "c_b"):
+            session.add(Case(id=case, title=case, created_by="u_a", created_at=NOW))
+        session.flush()
+        session.add_all([_copy_made("c_a", "pu_a", 5), _copy_made("c_b", "pu_b", 9)])
+        session.add(
+            SharingCopy(
+                sha256=COPY,
+                original_sha256=ORIGINAL,
+                case_id="c_a",
+                size=8,
+                media_type="image/png",
+                profile="share",
+                tool="png/1",
+                removed_json='["tEXt"]',
+                content_kind="png-idat",
+                content_sha256="d" * 64,
+                storage_key=copy_key(COPY),
+                created_by="u_a",
+                created_at=NOW,
+                event_index=5,
+            )
+        )
+    migrate(engine)
+    assert _copy_rows(engine) == [(COPY, "c_a", 5, "u_a"), (COPY, "c_b", 9, "u_b")]
+    with session_scope(engine) as session:
+        restored = session.get(SharingCopy, 9)
+        assert restored is not None
+        assert restored.model_dump() == {
+            **session.get(SharingCopy, 5).model_dump(),  # type: ignore[union-attr]
+            "case_id": "c_b",
+            "created_by": "u_b",
+            "event_index": 9,
+        }
+    _migrate_to(engine, "0006", down=True)
+    assert _copy_rows(engine) == [(COPY, "c_a", 5, "u_a")]
+    migrate(engine)
+    assert _copy_rows(engine) == [(COPY, "c_a", 5, "u_a"), (COPY, "c_b", 9, "u_b")]
+    engine.dispose()

@@ -230,3 +230,39 @@ def test_case_creation_and_membership_are_logged_by_pseudonym(service: Service) 
     for entry in entries:
         for secret in (admin_id, lawyer.user_id, lawyer.name, "E2E admin"):
             assert secret.encode() not in entry
+
+
+# Who sees a purpose is decided by the API over the index; one deployment is enough.
+@pytest.mark.parametrize("deployment", ["sqlite-local"], indirect=True)
+def test_a_purpose_is_shown_only_to_readers_of_the_case_it_was_stated_in(
+    service: Service,
+) -> None:
+    with service.client() as creator:
+        here, there = new_case(creator, "Here"), new_case(creator, "There")
+    admin = add_user(service.env, "Noor Haddad", "admin", here)  # a member of `here` only
+    lawyer = add_user(service.env, "Amina Okafor", "lawyer", there)
+    photo = tagged_png("shared")
+    with admin.client(service) as client:
+        assert client.put(f"/v1/cases/{here}/evidence", content=photo).status_code == 201
+        read = client.get(
+            f"/v1/evidence/{hashlib.sha256(photo).hexdigest()}/content",
+            params={"purpose": "Here: for the hearing"},
+        )
+        assert read.status_code == 200, read.text
+    with lawyer.client(service) as client:
+        ingest = client.put(f"/v1/cases/{there}/evidence", content=photo)
+        assert ingest.status_code == 201, ingest.text
+        sha = ingest.json()["sha256"]
+        read = client.get(f"/v1/evidence/{sha}/content", params={"purpose": PURPOSE})
+        assert read.status_code == 200, read.text
+        theirs = [e for e in custody(client, sha) if e["type"] == "accessed"]
+    assert [(e["case_id"], e["purpose"]) for e in theirs] == [(there, PURPOSE)]
+
+    with admin.client(service) as client:
+        seen = [e for e in custody(client, sha) if e["type"] == "accessed"]
+    # An admin sees every case's events, as an auditor does; a purpose only in its own case.
+    assert [(e["case_id"], e["purpose"]) for e in seen] == [
+        (here, "Here: for the hearing"),
+        (there, None),
+    ]
+    assert seen[1]["entry"] == theirs[0]["entry"], "the entry itself is the auditor's view"
