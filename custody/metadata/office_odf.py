@@ -67,6 +67,16 @@ _PERSON_FIELDS = re.compile(
 # Part 3: elements that embed what their xlink:href points at (images, objects, sources).
 _EMBEDS = frozenset({"image", "object", "object-ole", "plugin", "applet", "floating-frame"})
 _EXTERNAL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:|/|\.\./)")
+# meta.xml's kept elements, root first (Part 3 §3.1.3.3, §4.3.2), and the counts kept on the
+# last (Part 3 §19.*-count attributes of meta:document-statistic).
+_META_PATH = ((_OFFICE, "document-meta"), (_OFFICE, "meta"), (_META, "document-statistic"))
+_STATISTICS = frozenset(
+    f"{kind}-count"
+    for kind in (
+        "cell", "character", "draw", "frame", "image", "non-whitespace-character", "object",
+        "ole-object", "page", "paragraph", "row", "sentence", "syllable", "table", "word",
+    )
+)  # fmt: skip
 # settings.xml free-text items kept: view names, units, locale and layers.
 _SETTINGS_TEXT = frozenset(
     {
@@ -126,15 +136,28 @@ class OdfFamily:
 
 
 class _Meta(Rules):
-    """meta.xml: of office:meta's children only meta:document-statistic (counts) stays."""
+    """meta.xml, an allowlist: the root, office:meta and its meta:document-statistic with the
+    counts in _STATISTICS stay; every other element, attribute and character data goes,
+    whatever its namespace (a property a later schema or another application adds may name
+    anyone)."""
 
     def element(self, path: Sequence[Name], attrs: Mapping[Name, str]) -> Action | Replace:
-        if len(path) == 3 and path[1] == (_OFFICE, "meta"):
-            return Action.KEEP if path[2] == (_META, "document-statistic") else Action.DROP
-        return Action.KEEP
+        if len(path) == 1:
+            if path[0] != _META_PATH[0]:
+                raise StripError("the root element is not office:document-meta")
+            return Action.KEEP
+        kept = len(path) <= len(_META_PATH) and path[-1] == _META_PATH[len(path) - 1]
+        return Action.KEEP if kept else Action.DROP
 
-    def indentation(self, path: Sequence[Name]) -> bool:
-        return len(path) > 2
+    def attribute(self, element: Name, name: Name, value: str) -> str | None:
+        if element == _META_PATH[0] and name == (_OFFICE, "version"):
+            return value
+        if element == _META_PATH[2] and name[0] == _META and name[1] in _STATISTICS:
+            return value if value.isascii() and value.strip().isdigit() else None
+        return None
+
+    def character_data(self, path: Sequence[Name]) -> bool:
+        return False  # the kept elements hold attributes only
 
 
 class _Content(Rules):

@@ -67,6 +67,10 @@ class Rules:
         """Whether whitespace-only character data directly inside `path` is kept."""
         return True
 
+    def character_data(self, path: Sequence[Name]) -> bool:
+        """Whether character data directly inside `path` is kept at all."""
+        return True
+
     def end(self, path: Sequence[Name]) -> None:
         """The element ending `path` closes."""
 
@@ -155,6 +159,10 @@ class _Writer(xml.sax.handler.ContentHandler):
         frame = self.frames[-1]
         if frame.mute:
             self.removed.add(f"{self.part} {frame.qname} (value)")
+            return
+        if not self.rules.character_data(self.path):
+            if not content.isspace():
+                self.removed.add(f"{self.part} {frame.qname} (text)")
             return
         if content.isspace() and not self.rules.indentation(self.path):
             return
