@@ -175,6 +175,10 @@ class _Content(Rules):
             return Action.DROP
         if namespace == _TEXT and _PERSON_FIELDS.match(local):
             raise StripError(f"a text:{local} field prints a person's name into the text")
+        if namespace == _TEXT and local == "user-defined":
+            # Part 3 §7.5.6: the value of a meta:user-defined property (which meta.xml loses),
+            # cached in the text; a custom property often holds a client's or author's name.
+            raise StripError("a text:user-defined field prints a document property into the text")
         href = attrs.get((_XLINK, "href"), "")
         embeds = local in _EMBEDS or attrs.get((_XLINK, "show")) == "embed"
         if embeds and _EXTERNAL.match(href):

@@ -65,3 +65,11 @@ def test_meta_of_another_vocabulary_is_refused() -> None:
     meta = _meta(_STATISTIC).replace(b"office:document-meta", b"x:document-meta")
     with pytest.raises(StripError, match=r"meta\.xml: the root element"):
         strip_bytes(STRIPPER, sample.odt(parts={"meta.xml": meta}))
+
+
+def test_a_field_that_shows_a_user_defined_property_is_refused() -> None:
+    field = (
+        f'<text:p><text:user-defined text:name="Client">{sample.NAME}</text:user-defined></text:p>'
+    )
+    with pytest.raises(StripError, match="text:user-defined field prints a document property"):
+        strip_bytes(STRIPPER, sample.odt(field))
