@@ -35,6 +35,7 @@ _MANIFEST = "urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"
 _DC = "http://purl.org/dc/elements/1.1/"
 _XLINK = "http://www.w3.org/1999/xlink"
 _OFFICEOOO = "http://openoffice.org/2009/office"  # LibreOffice's extensions
+_LOEXT = "urn:org:documentfoundation:names:experimental:office:xmlns:loext:1.0"
 _MEMBERS: tuple[tuple[re.Pattern[str], Treatment], ...] = tuple(
     (re.compile(pattern), treatment)
     for pattern, treatment in (
@@ -173,6 +174,8 @@ class _Content(Rules):
             return Action.DROP
         if namespace == _META and local in ("date-string", "creator-initials"):
             return Action.DROP
+        if namespace == _LOEXT and local == "sender-initials":
+            return Action.DROP  # LibreOffice's comment author initials before ODF 1.3's
         if namespace == _TEXT and _PERSON_FIELDS.match(local):
             raise StripError(f"a text:{local} field prints a person's name into the text")
         if namespace == _TEXT and local == "user-defined":

@@ -73,3 +73,16 @@ def test_a_field_that_shows_a_user_defined_property_is_refused() -> None:
     )
     with pytest.raises(StripError, match="text:user-defined field prints a document property"):
         strip_bytes(STRIPPER, sample.odt(field))
+
+
+def test_comment_initials_go_like_the_comment_author() -> None:
+    loext = "urn:org:documentfoundation:names:experimental:office:xmlns:loext:1.0"
+    annotation = sample.ANNOTATED.replace(
+        "<meta:creator-initials>JW</meta:creator-initials>",
+        f'<loext:sender-initials xmlns:loext="{loext}">JWit</loext:sender-initials>',
+    )
+    original = sample.odt(annotation)
+    assert check_copy(STRIPPER, original, [b"JWit"])
+    copy, report = strip_bytes(STRIPPER, original)
+    assert "sender-initials" not in members(copy)["content.xml"].decode()
+    assert "content.xml loext:sender-initials" in report.removed
