@@ -174,6 +174,10 @@ class _Content(Rules):
             return Action.DROP
         if namespace == _META and local in ("date-string", "creator-initials"):
             return Action.DROP
+        if namespace == _OFFICE and local == "binary-data":
+            # Part 3 §10.4.5: an image or object inline, in base64; its own metadata (a
+            # photo's Exif) cannot be stripped in place, and the Pictures/ path is bypassed.
+            raise StripError("an office:binary-data element embeds a file in the XML")
         if namespace == _LOEXT and local == "sender-initials":
             return Action.DROP  # LibreOffice's comment author initials before ODF 1.3's
         if namespace == _TEXT and _PERSON_FIELDS.match(local):

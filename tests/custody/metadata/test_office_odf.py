@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from custody.metadata.base import StripError
@@ -86,3 +88,17 @@ def test_comment_initials_go_like_the_comment_author() -> None:
     copy, report = strip_bytes(STRIPPER, original)
     assert "sender-initials" not in members(copy)["content.xml"].decode()
     assert "content.xml loext:sender-initials" in report.removed
+
+
+@pytest.mark.parametrize("part", ["content.xml", "styles.xml"])
+def test_an_image_embedded_in_the_xml_is_refused(part: str) -> None:
+    image = (
+        "<draw:frame><draw:image><office:binary-data>"
+        f"{base64.b64encode(sample.photo()).decode()}</office:binary-data></draw:image></draw:frame>"
+    )
+    original = sample.odt(image)
+    if part == "styles.xml":
+        styles = f"<office:document-styles {sample.ODF_NS}><office:styles>{image}</office:styles>"
+        original = sample.odt(parts={part: f"{styles}</office:document-styles>".encode()})
+    with pytest.raises(StripError, match=f"{part}: an office:binary-data"):
+        strip_bytes(STRIPPER, original)
