@@ -68,8 +68,8 @@ _PERSON_FIELDS = re.compile(
 # Part 3: elements that embed what their xlink:href points at (images, objects, sources).
 _EMBEDS = frozenset({"image", "object", "object-ole", "plugin", "applet", "floating-frame"})
 _EXTERNAL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:|/|\.\./)")
-# meta.xml's kept elements, root first (Part 3 §3.1.3.3, §4.3.2), and the counts kept on the
-# last (Part 3 §19.*-count attributes of meta:document-statistic).
+# meta.xml's kept elements, root first (Part 3, office:document-meta), and the counts kept on
+# the last (Part 3, the *-count attributes of meta:document-statistic).
 _META_PATH = ((_OFFICE, "document-meta"), (_OFFICE, "meta"), (_META, "document-statistic"))
 _STATISTICS = frozenset(
     f"{kind}-count"
@@ -175,17 +175,13 @@ class _Content(Rules):
         if namespace == _META and local in ("date-string", "creator-initials"):
             return Action.DROP
         if namespace == _OFFICE and local == "binary-data":
-            # Part 3 §10.4.5: an image or object inline, in base64; its own metadata (a
+            # Part 3, office:binary-data: an image or object inline, in base64; its own metadata (a
             # photo's Exif) cannot be stripped in place, and the Pictures/ path is bypassed.
             raise StripError("an office:binary-data element embeds a file in the XML")
         if namespace == _LOEXT and local == "sender-initials":
             return Action.DROP  # LibreOffice's comment author initials before ODF 1.3's
-        if namespace == _TEXT and _PERSON_FIELDS.match(local):
-            raise StripError(f"a text:{local} field prints a person's name into the text")
-        if namespace == _TEXT and local == "user-defined":
-            # Part 3 §7.5.6: the value of a meta:user-defined property (which meta.xml loses),
-            # cached in the text; a custom property often holds a client's or author's name.
-            raise StripError("a text:user-defined field prints a document property into the text")
+        if namespace == _TEXT:
+            _check_field(local, attrs)
         href = attrs.get((_XLINK, "href"), "")
         embeds = local in _EMBEDS or attrs.get((_XLINK, "show")) == "embed"
         if embeds and _EXTERNAL.match(href):
@@ -198,6 +194,20 @@ class _Content(Rules):
         if name[0] == _OFFICEOOO and name[1] in ("rsid", "paragraph-rsid"):
             return None  # revision session IDs tie the text to editing sessions
         return value
+
+
+def _check_field(local: str, attrs: Mapping[Name, str]) -> None:
+    """Refuse a text field whose cached value, in the text, is metadata of the author's."""
+    if _PERSON_FIELDS.match(local):
+        raise StripError(f"a text:{local} field prints a person's name into the text")
+    if local == "user-defined":
+        # Part 3 metadata fields: the value of a meta:user-defined property (which meta.xml loses),
+        # cached in the text; a custom property often holds a client's or author's name.
+        raise StripError("a text:user-defined field prints a document property into the text")
+    # Part 3 document fields: text:display defaults to "full", the whole path.
+    display = attrs.get((_TEXT, "display"), "full")
+    if local in ("file-name", "template-name") and display in ("full", "path"):
+        raise StripError(f"a text:{local} field prints the file's path into the text")
 
 
 class _Settings(Rules):

@@ -73,6 +73,9 @@ _PERSON_FIELDS = frozenset(
 )
 # Fields that pull in another file by its path, or another program's data (DDE).
 _FILE_FIELDS = frozenset({"INCLUDEPICTURE", "INCLUDETEXT", "LINK", "DDE", "DDEAUTO"})
+# Fields that print the document's or its template's file name: with the \p switch, the
+# whole path, which names the author's folders (Part 1 field definitions).
+_NAME_FIELDS = frozenset({"FILENAME", "TEMPLATE"})
 # Extended properties (Part 1, app.xml): every one goes, as the core and custom ones do.
 # Even the statistics (pages, words, editing time) describe the author's copy, not the text.
 _APP_KEPT: frozenset[str] = frozenset()
@@ -178,5 +181,7 @@ def _check_field(instruction: str) -> None:
         raise StripError(f"a {field} field prints metadata into the text")
     if field in _FILE_FIELDS:
         raise StripError(f"a {field} field links a file")
+    if field in _NAME_FIELDS and any(word.lower() == "\\p" for word in words[1:]):
+        raise StripError(f"a {field} field prints the file's path into the text")
     if field == "HYPERLINK" and local_path(" ".join(words[1:]).strip('"')):
         raise StripError("a HYPERLINK field to a local file (its path names folders)")

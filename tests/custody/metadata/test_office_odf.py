@@ -102,3 +102,30 @@ def test_an_image_embedded_in_the_xml_is_refused(part: str) -> None:
         original = sample.odt(parts={part: f"{styles}</office:document-styles>".encode()})
     with pytest.raises(StripError, match=f"{part}: an office:binary-data"):
         strip_bytes(STRIPPER, original)
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        "<text:file-name>/home/jwitness/statement.odt</text:file-name>",  # "full" by default
+        '<text:file-name text:display="full">/home/jwitness/statement.odt</text:file-name>',
+        '<text:file-name text:display="path">/home/jwitness/</text:file-name>',
+        "<text:template-name>/home/jwitness/.config/templates/letter.ott</text:template-name>",
+        '<text:template-name text:display="path">C:\\Users\\jwitness\\</text:template-name>',
+    ],
+)
+def test_a_field_that_shows_the_file_path_is_refused(field: str) -> None:
+    with pytest.raises(StripError, match="field prints the file's path"):
+        strip_bytes(STRIPPER, sample.odt(f"<text:p>{field}</text:p>"))
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        '<text:file-name text:display="name-and-extension">statement.odt</text:file-name>',
+        '<text:template-name text:display="title">Letter</text:template-name>',
+    ],
+)
+def test_a_field_that_shows_the_file_name_alone_is_kept(field: str) -> None:
+    copy, _ = strip_bytes(STRIPPER, sample.odt(f"<text:p>{field}</text:p>"))
+    assert field in members(copy)["content.xml"].decode()

@@ -1,0 +1,50 @@
+"""Tests for custody.metadata.office_ooxml_rules: the rules for the XML parts of OOXML."""
+
+from __future__ import annotations
+
+import pytest
+
+from custody.metadata.base import StripError
+from custody.metadata.office import OfficeStripper
+from tests.custody.metadata import office_samples as sample
+from tests.custody.metadata.office_checks import members
+from tests.custody.metadata.strip_checks import strip_bytes
+
+STRIPPER = OfficeStripper()
+
+
+def _complex(instruction: str) -> str:
+    """A complex field (begin, instruction, separate, result, end), its instruction in two runs."""
+    half = len(instruction) // 2
+    return (
+        '<w:r><w:fldChar w:fldCharType="begin"/></w:r>'
+        f"<w:r><w:instrText>{instruction[:half]}</w:instrText></w:r>"
+        f"<w:r><w:instrText>{instruction[half:]}</w:instrText></w:r>"
+        '<w:r><w:fldChar w:fldCharType="separate"/></w:r>'
+        r"<w:r><w:t>C:\Users\jwitness\statement.docx</w:t></w:r>"
+        '<w:r><w:fldChar w:fldCharType="end"/></w:r>'
+    )
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        '<w:fldSimple w:instr=" FILENAME \\p "/>',
+        '<w:fldSimple w:instr=" FILENAME \\* Lower \\p \\* MERGEFORMAT "/>',
+        '<w:fldSimple w:instr="TEMPLATE \\P"/>',
+        _complex(" FILENAME  \\p "),
+        _complex(" TEMPLATE \\p \\* MERGEFORMAT "),
+    ],
+)
+def test_a_field_that_prints_the_file_path_is_refused(field: str) -> None:
+    with pytest.raises(StripError, match="field prints the file's path"):
+        strip_bytes(STRIPPER, sample.docx(f"<w:p>{field}</w:p>"))
+
+
+@pytest.mark.parametrize(
+    "field",
+    ['<w:fldSimple w:instr=" FILENAME "/>', '<w:fldSimple w:instr=" TEMPLATE \\* Upper "/>'],
+)
+def test_a_field_that_prints_the_file_name_alone_is_kept(field: str) -> None:
+    copy, _ = strip_bytes(STRIPPER, sample.docx(f"<w:p>{field}</w:p>"))
+    assert field in members(copy)["word/document.xml"].decode()
