@@ -116,6 +116,10 @@ class PartRules(Rules):
             return Action.DROP
         if name[0] in X and name[1] == "author" and len(path) > 1 and path[-2][1] == "authors":
             return Action.EMPTY  # legacy comment authors, listed by name
+        if name[1] == "dataBinding" and (name[0] in W or name[0] == _W15):
+            # Part 1 structured document tags, [MS-DOCX] w15: the control shows a node of a
+            # custom XML part (often the core properties' creator); the text is its cache.
+            raise StripError("a content control bound to custom XML data (w:dataBinding)")
         if name[0] in W:
             self._field(name[1], name[0], attrs)
         return Action.KEEP

@@ -48,3 +48,20 @@ def test_a_field_that_prints_the_file_path_is_refused(field: str) -> None:
 def test_a_field_that_prints_the_file_name_alone_is_kept(field: str) -> None:
     copy, _ = strip_bytes(STRIPPER, sample.docx(f"<w:p>{field}</w:p>"))
     assert field in members(copy)["word/document.xml"].decode()
+
+
+@pytest.mark.parametrize(
+    "binding",
+    [
+        '<w:dataBinding w:xpath="/ns0:coreProperties[1]/ns1:creator[1]" w:storeItemID="{6C3C}"/>',
+        '<w15:dataBinding xmlns:w15="http://schemas.microsoft.com/office/word/2012/wordml" '
+        'w15:xpath="/ns0:coreProperties[1]/ns1:creator[1]" w15:storeItemID="{6C3C}"/>',
+    ],
+)
+def test_a_content_control_bound_to_custom_xml_is_refused(binding: str) -> None:
+    control = (
+        f"<w:sdt><w:sdtPr>{binding}</w:sdtPr><w:sdtContent><w:r><w:t>{sample.NAME}</w:t></w:r>"
+        "</w:sdtContent></w:sdt>"
+    )
+    with pytest.raises(StripError, match="a content control bound to"):
+        strip_bytes(STRIPPER, sample.docx(f"<w:p>{control}</w:p>"))
