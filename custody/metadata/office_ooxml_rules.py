@@ -31,6 +31,7 @@ _W14 = "http://schemas.microsoft.com/office/word/2010/wordml"
 _W15 = "http://schemas.microsoft.com/office/word/2012/wordml"
 _X15AC = "http://schemas.microsoft.com/office/spreadsheetml/2010/11/ac"
 _XR = "http://schemas.microsoft.com/office/spreadsheetml/2014/revision"
+_VML_OFFICE = "urn:schemas-microsoft-com:office:office"  # ECMA-376 Part 4 (VML), prefix o
 # Elements that only identify the machine, the account, the file's path or its history:
 # revision save IDs, the attached template's path and mail merge sources (Part 1 document
 # settings), document variables set by add-ins and document management systems, printer
@@ -125,20 +126,28 @@ class PartRules(Rules):
         return Action.KEEP
 
     def attribute(self, element: Name, name: Name, value: str) -> str | None:
-        namespace, local = name
+        local = name[1]
         if local in _PERSON or local in _PERSON_ON.get(element[1], _EMPTY):
             return ""
-        if local in _TIMES or local in _TIMES_ON.get(element[1], _EMPTY):
-            return None
-        if namespace in W and (local in ("date", "ed") or local.startswith("rsid")):
-            # Revision times (optional), revision save IDs, and the user a range may be
-            # edited by (permStart's w:ed).
-            return None
-        if namespace in R and value in self._dropped_ids:
+        if self._dropped(element, name, value):
             return None
         if element[1] in _PICTURES and local in ("descr", "title", "name") and local_path(value):
             return ""  # Word 2007-2010 named an inserted picture by its file's full path
         return value
+
+    def _dropped(self, element: Name, name: Name, value: str) -> bool:
+        namespace, local = name
+        return (
+            local in _TIMES
+            or local in _TIMES_ON.get(element[1], _EMPTY)
+            # Revision times (optional), revision save IDs, and the user a range may be
+            # edited by (permStart's w:ed).
+            or (namespace in W and (local in ("date", "ed") or local.startswith("rsid")))
+            or (namespace in R and value in self._dropped_ids)
+            # A base64 ZIP of a VML shape as DrawingML, with its own metadata parts; Word
+            # regenerates it from the VML and the DrawingML beside it.
+            or (namespace == _VML_OFFICE and local == "gfxdata")
+        )
 
     def text(self, path: Sequence[Name], data: str) -> None:
         if path[-1][0] in W and path[-1][1] == "instrText":

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from custody.metadata.base import StripError
 from custody.metadata.office import OfficeStripper
 from tests.custody.metadata import office_samples as sample
-from tests.custody.metadata.office_checks import members
+from tests.custody.metadata.office_checks import check_copy, members
 from tests.custody.metadata.strip_checks import strip_bytes
 
 STRIPPER = OfficeStripper()
@@ -65,3 +67,19 @@ def test_a_content_control_bound_to_custom_xml_is_refused(binding: str) -> None:
     )
     with pytest.raises(StripError, match="a content control bound to"):
         strip_bytes(STRIPPER, sample.docx(f"<w:p>{control}</w:p>"))
+
+
+def test_vml_shapes_lose_their_drawingml_copy() -> None:
+    drawing = sample.zip_package({"drawing.xml": f"<a:author>{sample.NAME}</a:author>".encode()})
+    gfxdata = base64.b64encode(drawing).decode()
+    shape = (
+        '<v:shape xmlns:v="urn:schemas-microsoft-com:vml" xmlns:o="urn:schemas-microsoft-com:'
+        f'office:office" id="box" o:gfxdata="{gfxdata}" style="width:20pt"/>'
+    )
+    original = sample.docx(f"<w:p><w:r><w:pict>{shape}</w:pict></w:r></w:p>")
+    assert check_copy(STRIPPER, original, [gfxdata[:40].encode()])
+    copy, report = strip_bytes(STRIPPER, original)
+    assert (
+        shape.replace(f' o:gfxdata="{gfxdata}"', "") in members(copy)["word/document.xml"].decode()
+    )
+    assert "word/document.xml @o:gfxdata" in report.removed
