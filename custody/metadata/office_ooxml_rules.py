@@ -57,11 +57,13 @@ _PERSON_ON: dict[str, frozenset[str]] = {
     "fileSharing": frozenset({"userName"}),
     "pivotCacheDefinition": frozenset({"refreshedBy"}),
 }
-# Times of comments, revisions and pivot refreshes: all optional, so dropped.
-_TIMES = frozenset({"dateUtc"})  # [MS-DOCX] w16cex:commentExtensible
+# Times of comments, revisions and pivot refreshes, dropped. Those in _TIMES go from any
+# element: Word's w16cex:commentExtensible dateUtc, and the created time of PowerPoint's
+# modern comments, which each reply ([MS-PPTX] p188:reply, any later element) has as well.
+_TIMES = frozenset({"dateUtc", "created"})
 _TIMES_ON: dict[str, frozenset[str]] = {
     "threadedComment": frozenset({"dT"}),
-    "cm": frozenset({"dt", "created"}),
+    "cm": frozenset({"dt"}),
     "pivotCacheDefinition": frozenset({"refreshedDate", "refreshedDateIso"}),
 }
 _EMPTY: frozenset[str] = frozenset()

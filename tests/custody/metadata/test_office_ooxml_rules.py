@@ -83,3 +83,20 @@ def test_vml_shapes_lose_their_drawingml_copy() -> None:
         shape.replace(f' o:gfxdata="{gfxdata}"', "") in members(copy)["word/document.xml"].decode()
     )
     assert "word/document.xml @o:gfxdata" in report.removed
+
+
+def test_modern_comment_replies_lose_their_times_like_the_comment() -> None:
+    modern = "http://schemas.microsoft.com/office/powerpoint/2018/8/main"
+    comments = (
+        f'<p188:cmLst xmlns:p188="{modern}"><p188:cm id="{{C1}}" authorId="{{A1}}" '
+        'created="2026-11-28T09:30:00.000"><p188:replyLst><p188:reply id="{R1}" '
+        'authorId="{A2}" created="2026-11-28T09:41:00.000"><p188:txBody/></p188:reply>'
+        "</p188:replyLst><p188:txBody/></p188:cm></p188:cmLst>"
+    )
+    name = "ppt/comments/modernComment_100_1A2B3C4D.xml"
+    original = sample.zip_package({**members(sample.pptx()), name: comments.encode()})
+    assert check_copy(STRIPPER, original, [b"2026-11-28"])
+    kept = members(strip_bytes(STRIPPER, original)[0])[name].decode()
+    assert "created" not in kept
+    assert '<p188:cm id="{C1}" authorId="{A1}">' in kept
+    assert '<p188:reply id="{R1}" authorId="{A2}">' in kept
