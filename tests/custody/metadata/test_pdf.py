@@ -32,14 +32,13 @@ from tests.custody.metadata.pdf_checks import (
     annotation_authors,
     box,
     compressed,
+    document,
     exif_jpeg,
     exiftool_leaks,
     exiftool_values,
     full_rewrite_problems,
     jp2,
     leftovers,
-    new_page,
-    saved,
     with_incremental_update,
     witness_pdf,
     xmp_packet,
@@ -69,14 +68,6 @@ def strip(data: bytes) -> tuple[bytes, tuple[str, ...]]:
 
 def opened(data: bytes) -> pikepdf.Pdf:  # used as a context manager, which closes it
     return pikepdf.open(io.BytesIO(data))
-
-
-def document(build: Callable[[pikepdf.Pdf], object], *, text: bytes = TEXT) -> bytes:
-    """A one-page PDF showing `text`, changed by `build` before saving."""
-    pdf = pikepdf.new()
-    new_page(pdf, b"BT /F1 12 Tf 20 250 Td (" + text + b") Tj ET")
-    build(pdf)
-    return saved(pdf)
 
 
 # --- a witness statement --------------------------------------------------------------------
