@@ -13,11 +13,11 @@ from custody.metadata.office_package import (
     Kind,
     Treatment,
     drop,
-    local_path,
     refuse,
 )
 from custody.metadata.office_xml import Action, Name, Replace, Rules
 from custody.metadata.office_zip import Package
+from custody.metadata.paths import local_path
 
 ODF_TYPES = frozenset(
     {

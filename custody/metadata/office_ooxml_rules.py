@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from custody.metadata.base import StripError
-from custody.metadata.office_package import local_path
 from custody.metadata.office_xml import Action, Name, Replace, Rules
+from custody.metadata.paths import local_path
 
 # Transitional and Strict (ISO/IEC 29500) namespaces of the same vocabularies.
 W = frozenset(

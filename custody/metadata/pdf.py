@@ -62,10 +62,12 @@ class PdfStripper:
     profiles, annotations and form fields with their values, outlines, links, structure.
     Refused: encrypted PDFs; PDFs qpdf cannot read without repair or warns about; embedded
     files, portfolios and embedded media; dynamic XFA forms; streams with unknown filters;
-    inline JPEGs with metadata. Then the copy is re-opened and refused unless it has the same
-    pages and page-text digest, nothing a second strip would remove, a fresh /ID, and none
-    of the original's Info, XMP, annotation-author or signer values, no date string and no
-    XMP packet outside its page content (see `find_leaks`).
+    inline JPEGs with metadata; Launch actions, and links and file specifications naming a
+    local path (`refuse_local_links`); signature dictionaries outside a signature field.
+    Then the copy is re-opened and refused unless it has the same pages and page-text
+    digest, nothing a second strip would remove, a fresh /ID, and none of the original's
+    Info, XMP, annotation-author or signer values, no date string and no XMP packet outside
+    its page content (see `find_leaks`).
     The digest ("pdf-text-per-page") is defined by `read_pages`. A PDF needs random access,
     so the source is read whole: memory is a small multiple of the file's size.
     """

@@ -17,6 +17,7 @@ from custody.metadata.pdf_graph import (
     name_bytes,
     reachable,
 )
+from custody.metadata.pdf_links import refuse_local_links
 from custody.metadata.pdf_needles import marks_author
 
 # Entries dropped from every dictionary that holds them, and the name recorded for each.
@@ -150,6 +151,7 @@ def _clean_catalog(root: Dictionary, removed: list[str]) -> None:
 
 
 def _refuse(obj: Dictionary | Stream, keys: set[str], kind: object, annotation: bool) -> None:
+    refuse_local_links(obj, keys)
     if kind in _SIGNATURES or "/ByteRange" in keys or {"/SubFilter", "/Contents"} <= keys:
         # §12.8.1: the signer's certificate (/Contents), name, place and reason. One a
         # signature field holds as /V is gone before the walk reaches it (`_clean_dictionary`).
