@@ -79,7 +79,8 @@ def new_page(pdf: pikepdf.Pdf, content: bytes) -> Dictionary:
 
 def saved(pdf: pikepdf.Pdf) -> bytes:
     out = io.BytesIO()
-    pdf.save(out, object_stream_mode=pikepdf.ObjectStreamMode.disable)
+    # XMP packets as written: pikepdf would otherwise re-serialise the catalog's in UTF-8.
+    pdf.save(out, object_stream_mode=pikepdf.ObjectStreamMode.disable, fix_metadata_version=False)
     return out.getvalue()
 
 
