@@ -122,6 +122,9 @@ def _save(pdf: pikepdf.Pdf) -> bytes:
         object_stream_mode=pikepdf.ObjectStreamMode.disable,
         compress_streams=True,
         stream_decode_level=pikepdf.StreamDecodeLevel.generalized,
+        # Flate data is inflated and compressed again, not copied: bytes after the end of
+        # a zlib stream, which no reader shows, would otherwise ride along unread.
+        recompress_flate=True,
         fix_metadata_version=False,  # it would write an XMP packet back into the copy
         deterministic_id=True,  # the new /ID is an MD5 of the copy: no clock, no randomness
     )

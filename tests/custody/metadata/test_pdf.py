@@ -454,6 +454,21 @@ def test_bytes_after_the_end_of_flate_data_are_measured_once() -> None:
         assert pdf.Root.Extra.read_bytes() == bytes(1 << 20)
 
 
+def test_bytes_after_the_end_of_flate_data_do_not_reach_the_copy() -> None:
+    """No reader shows them, so they could hide anything: an earlier revision, a photo."""
+    hidden = xmp_packet("Someone Else") + exif_jpeg()
+
+    def build(pdf: pikepdf.Pdf) -> None:
+        content = pdf.pages[0].Contents
+        content.write(zlib.compress(content.read_bytes()) + hidden, filter=Name.FlateDecode)
+
+    original = document(build)
+    assert hidden in original
+    copy, _ = strip(original)
+    assert b"Someone Else" not in copy
+    assert b"CustodyCam" not in copy
+
+
 @pytest.mark.parametrize(
     ("damage", "reason"),
     [
