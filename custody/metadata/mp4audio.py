@@ -166,7 +166,7 @@ class Mp4AudioStripper(PlannedStripper):
     """Keeps 'ftyp', a 'moov' of sound tracks without user data, and every 'mdat' unchanged."""
 
     name = "mp4audio"
-    version = "1"
+    version = "2"
     media_types = frozenset({"audio/mp4", "audio/x-m4a", "audio/x-m4b"})
     content_kind = "mp4-mdat-payloads"
 

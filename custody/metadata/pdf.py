@@ -73,7 +73,7 @@ class PdfStripper:
     """
 
     name = "pdf"
-    version = "pdf/1"
+    version = "pdf/2"
     media_types = frozenset({"application/pdf"})
     # `strip` reads the original's pages for the digest and the copy's to compare (`_verify`).
     digests_both_sides = True
