@@ -10,6 +10,7 @@ from custody.metadata.audio_common import (
     Plan,
     PlannedStripper,
     Span,
+    check_size,
     container_end,
     iff_chunks,
     pick_chunks,
@@ -39,6 +40,25 @@ def _pick(chunks: list[Chunk], removed: list[str]) -> dict[bytes, Chunk]:
     return kept
 
 
+def _check_sizes(source: BinaryIO, kept: dict[bytes, Chunk], form: bytes) -> None:
+    """FVER: a timestamp (4 bytes). COMM: 18 bytes, and in AIFF-C the compression type and
+    its name, a Pascal string (count byte, text, a pad byte to an even length, which some
+    writers leave out). CHAN: Apple's channel layout, 12 bytes and 20 per description."""
+    if b"FVER" in kept:
+        check_size(kept[b"FVER"], 4)
+    comm = kept[b"COMM"]
+    expected = 18
+    if form == b"AIFC":
+        count = read_at(source, comm.start + 22, 1, "COMM")[0] if comm.size > 22 else 0
+        unpadded = 23 + count
+        expected = unpadded if comm.size == unpadded else unpadded + unpadded % 2
+    check_size(comm, expected)
+    if b"CHAN" in kept:
+        chan = kept[b"CHAN"]
+        descriptions = read_at(source, chan.start + 8, 4, "CHAN") if chan.size >= 12 else b""
+        check_size(chan, 12 + 20 * int.from_bytes(descriptions, "big"))
+
+
 def _sound(source: BinaryIO, chunk: Chunk) -> list[Piece]:
     """SSND: offset and block size, then `offset` bytes of nothing, then the sample frames.
 
@@ -59,6 +79,7 @@ def _plan(source: BinaryIO) -> Plan:
     end = _container_end(source, source_size(source))
     form = read_at(source, 8, 4, "FORM type")
     kept = _pick(list(iff_chunks(source, 12, end, "big")), removed)
+    _check_sizes(source, kept, form)
     pieces: list[Piece] = []
     length = 4  # the form type
     for kind in _KEPT:

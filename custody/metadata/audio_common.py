@@ -159,3 +159,13 @@ def pick_chunks(
         else:
             kept[chunk.id] = chunk
     return kept
+
+
+def check_size(chunk: Chunk, expected: int) -> None:
+    """Refuse a kept chunk longer or shorter than its own fields say it is: it is copied
+    verbatim, so bytes after its fields would ride along unread."""
+    if chunk.size != expected:
+        raise StripError(
+            f"{printable(chunk.id)!r} chunk of {chunk.size} bytes, not the {expected} its"
+            " fields give"
+        )

@@ -8,6 +8,7 @@ its bytes, and its content digest equals the original's.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -157,14 +158,21 @@ def _check_bytes(copy: Path, values: Iterable[str]) -> None:
 
 
 def value_needles(values: Iterable[str]) -> dict[bytes, str]:
-    """Each value as the bytes it would appear as: UTF-8, both UTF-16 orders, Latin-1."""
+    """Each value as the bytes it would appear as: UTF-8, both UTF-16 orders, and Latin-1
+    where it can hold the value (a Cyrillic or Thai name, its letters dropped, would be a
+    space or nothing, found in any copy)."""
     needles: dict[bytes, str] = {}
     for index, value in enumerate(values):
         text = value.strip().strip("\x00")
         if len(text) < MIN_SCAN_CHARS:
             continue
         for encoding in ("utf-8", "utf-16-le", "utf-16-be", "latin-1"):
-            needles.setdefault(text.encode(encoding, "ignore"), f"value #{index} ({encoding})")
+            # "ignore" drops only lone surrogates from the Unicode encodings.
+            with contextlib.suppress(UnicodeEncodeError):
+                errors = "strict" if encoding == "latin-1" else "ignore"
+                needle = text.encode(encoding, errors)
+                if len(needle) >= MIN_SCAN_CHARS:
+                    needles.setdefault(needle, f"value #{index} ({encoding})")
     return needles
 
 

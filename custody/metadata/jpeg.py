@@ -61,6 +61,21 @@ def _tables_fill(payload: bytes, *, huffman: bool) -> bool:
     return at == len(payload) > 0
 
 
+def _conditioning_fills(payload: bytes) -> bool:
+    """DAC (B.2.4.3): for each table, Tc (0 DC, 1 AC) and Tb (0-3), then Cs: for DC the
+    bounds L (low nibble) <= U (high nibble), for AC Kx in 1..63; each table once."""
+    if not payload or len(payload) % 2:
+        return False
+    tables = set()
+    for at in range(0, len(payload), 2):
+        kind, slot, value = payload[at] >> 4, payload[at] & 15, payload[at + 1]
+        bounded = (value & 15) <= (value >> 4) if kind == 0 else 1 <= value <= 63
+        if kind > 1 or slot > 3 or (kind, slot) in tables or not bounded:
+            return False
+        tables.add((kind, slot))
+    return True
+
+
 def _well_formed(marker: int, payload: bytes) -> bool:
     size = len(payload)
     if marker in _SOF:  # B.2.2: P, Y, X, Nf, then 3 bytes per component
@@ -69,8 +84,8 @@ def _well_formed(marker: int, payload: bytes) -> bool:
         return size >= 1 and 1 <= payload[0] <= 4 and size == 4 + 2 * payload[0]
     if marker in (0xDB, 0xC4):
         return _tables_fill(payload, huffman=marker == 0xC4)
-    if marker == 0xCC:  # B.2.4.3: DAC, 2 bytes per table
-        return size > 0 and size % 2 == 0
+    if marker == 0xCC:
+        return _conditioning_fills(payload)
     return size == 2  # DRI (B.2.4.4), DNL (B.2.5)
 
 

@@ -30,6 +30,8 @@ _SAMPLE_RATES: dict[int, tuple[int, int, int]] = {
     0: (11025, 12000, 8000),
 }
 _WINDOW = 64 * 1024  # frame headers are read through a window, not one seek per frame
+# The start of an ID3v1, ID3v2 (header and footer), APEv2 or Lyrics3 tag.
+_TAG_SIGNATURES = (b"TAG", b"ID3", b"3DI", b"APETAGEX", b"LYRICSBEGIN")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +76,9 @@ class _Window:
         return self._data[position - self._start : position - self._start + length]
 
 
-def _walk_frames(source: BinaryIO, start: int, end: int) -> tuple[int, bool]:
-    """Where the chain of frames from `start` stops, and whether its last frame is cut short."""
+def _walk_frames(source: BinaryIO, start: int, end: int) -> tuple[int, int | None]:
+    """Where the chain of frames from `start` stops, and where its last frame starts if
+    that frame is cut short (it runs past `end`)."""
     window = _Window(source, end)
     first = _parse_header(window.get(start, 4))
     if first is None:
@@ -84,10 +87,18 @@ def _walk_frames(source: BinaryIO, start: int, end: int) -> tuple[int, bool]:
     frame: _Frame | None = first
     while frame is not None and frame.stream == first.stream:
         if position + frame.length > end:
-            return end, True
+            return end, position
         position += frame.length
         frame = _parse_header(window.get(position, 4)) if end - position >= 4 else None
-    return position, False
+    return position, None
+
+
+def _check_cut_frame(source: BinaryIO, start: int, end: int) -> None:
+    """A frame cut short holds what the file's damage left there: a damaged tag in it (an
+    ID3v1 tag not at the very end, say) is not audio, but would be copied as audio."""
+    data = read_at(source, start + 4, end - start - 4, "MPEG audio")
+    if any(signature in data for signature in _TAG_SIGNATURES):
+        raise StripError("the last MPEG frame is cut short and holds a tag")
 
 
 def _skip_zero_padding(source: BinaryIO, start: int, end: int) -> int:
@@ -108,16 +119,18 @@ def _plan(source: BinaryIO) -> Plan:
     if read_at(source, start, 4, "MPEG audio") == b"fLaC":
         raise StripError("FLAC behind an ID3v2 tag is FLAC, not MP3")
     end = strip_trailing_tags(source, start, size, removed)
-    frames_end, cut_short = _walk_frames(source, start, end)
+    frames_end, cut_from = _walk_frames(source, start, end)
     tags_end = skip_forward_tags(source, frames_end, end, removed)
     if tags_end != end:
         raise StripError(
             f"{end - frames_end} bytes after the MPEG frames are neither audio nor tags"
         )
-    if cut_short and end != size:
+    if cut_from is not None and end != size:
         # A cut-short last frame running into a trailing tag could as well be a frame whose
         # bytes merely look like a tag: which bytes are audio is not certain.
         raise StripError("the last MPEG frame overlaps a trailing tag")
+    if cut_from is not None:
+        _check_cut_frame(source, cut_from, end)
     return Plan(tuple(removed), [Span(start, frames_end - start, content=True)])
 
 

@@ -15,15 +15,17 @@ from custody.metadata.audio_common import (
     read_at,
     source_size,
 )
+from custody.metadata.audio_mp4entries import sample_descriptions
 from custody.metadata.audio_mp4samples import moov_extents, uncovered
 from custody.metadata.base import StripError
 
 _MAX_MOOV = 64 << 20  # sample tables of a day-long recording are a few MB; moov is read whole
 
 # Sample tables are numbers only (§8.5-8.9); stco/co64 are rewritten because 'moov' shrinks.
-_SAMPLE_TABLES = b"stsd stts ctts cslg stss stps sdtp stsc stsz stz2 sgpd sbgp subs padb".split()
+_SAMPLE_TABLES = b"stts ctts cslg stss stps sdtp stsc stsz stz2 sgpd sbgp subs padb".split()
 _STBL: dict[bytes, boxes.Rule] = dict.fromkeys(_SAMPLE_TABLES, boxes.verbatim)
 _STBL |= {b"stco": boxes.chunk_offsets, b"co64": boxes.chunk_offsets64}
+_STBL[b"stsd"] = sample_descriptions  # the entries' fields, and an allowlist of their boxes
 _MINF: dict[bytes, boxes.Rule] = {
     b"smhd": boxes.verbatim,
     b"hdlr": boxes.blank_name,  # QuickTime's data handler
@@ -164,7 +166,7 @@ class Mp4AudioStripper(PlannedStripper):
     """Keeps 'ftyp', a 'moov' of sound tracks without user data, and every 'mdat' unchanged."""
 
     name = "mp4audio"
-    version = "1"
+    version = "2"
     media_types = frozenset({"audio/mp4", "audio/x-m4a", "audio/x-m4b"})
     content_kind = "mp4-mdat-payloads"
 

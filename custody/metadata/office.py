@@ -140,7 +140,7 @@ class OfficeStripper:
     """
 
     name = "office"
-    version = "office/1"
+    version = "office/2"
     media_types = OOXML_TYPES | ODF_TYPES
 
     def __init__(self, *, limits: PackageLimits | None = None) -> None:

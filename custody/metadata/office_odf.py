@@ -13,11 +13,11 @@ from custody.metadata.office_package import (
     Kind,
     Treatment,
     drop,
-    local_path,
     refuse,
 )
 from custody.metadata.office_xml import Action, Name, Replace, Rules
 from custody.metadata.office_zip import Package
+from custody.metadata.paths import local_path
 
 ODF_TYPES = frozenset(
     {
@@ -35,6 +35,7 @@ _MANIFEST = "urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"
 _DC = "http://purl.org/dc/elements/1.1/"
 _XLINK = "http://www.w3.org/1999/xlink"
 _OFFICEOOO = "http://openoffice.org/2009/office"  # LibreOffice's extensions
+_LOEXT = "urn:org:documentfoundation:names:experimental:office:xmlns:loext:1.0"
 _MEMBERS: tuple[tuple[re.Pattern[str], Treatment], ...] = tuple(
     (re.compile(pattern), treatment)
     for pattern, treatment in (
@@ -67,6 +68,16 @@ _PERSON_FIELDS = re.compile(
 # Part 3: elements that embed what their xlink:href points at (images, objects, sources).
 _EMBEDS = frozenset({"image", "object", "object-ole", "plugin", "applet", "floating-frame"})
 _EXTERNAL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:|/|\.\./)")
+# meta.xml's kept elements, root first (Part 3, office:document-meta), and the counts kept on
+# the last (Part 3, the *-count attributes of meta:document-statistic).
+_META_PATH = ((_OFFICE, "document-meta"), (_OFFICE, "meta"), (_META, "document-statistic"))
+_STATISTICS = frozenset(
+    f"{kind}-count"
+    for kind in (
+        "cell", "character", "draw", "frame", "image", "non-whitespace-character", "object",
+        "ole-object", "page", "paragraph", "row", "sentence", "syllable", "table", "word",
+    )
+)  # fmt: skip
 # settings.xml free-text items kept: view names, units, locale and layers.
 _SETTINGS_TEXT = frozenset(
     {
@@ -126,15 +137,28 @@ class OdfFamily:
 
 
 class _Meta(Rules):
-    """meta.xml: of office:meta's children only meta:document-statistic (counts) stays."""
+    """meta.xml, an allowlist: the root, office:meta and its meta:document-statistic with the
+    counts in _STATISTICS stay; every other element, attribute and character data goes,
+    whatever its namespace (a property a later schema or another application adds may name
+    anyone)."""
 
     def element(self, path: Sequence[Name], attrs: Mapping[Name, str]) -> Action | Replace:
-        if len(path) == 3 and path[1] == (_OFFICE, "meta"):
-            return Action.KEEP if path[2] == (_META, "document-statistic") else Action.DROP
-        return Action.KEEP
+        if len(path) == 1:
+            if path[0] != _META_PATH[0]:
+                raise StripError("the root element is not office:document-meta")
+            return Action.KEEP
+        kept = len(path) <= len(_META_PATH) and path[-1] == _META_PATH[len(path) - 1]
+        return Action.KEEP if kept else Action.DROP
 
-    def indentation(self, path: Sequence[Name]) -> bool:
-        return len(path) > 2
+    def attribute(self, element: Name, name: Name, value: str) -> str | None:
+        if element == _META_PATH[0] and name == (_OFFICE, "version"):
+            return value
+        if element == _META_PATH[2] and name[0] == _META and name[1] in _STATISTICS:
+            return value if value.isascii() and value.strip().isdigit() else None
+        return None
+
+    def character_data(self, path: Sequence[Name]) -> bool:
+        return False  # the kept elements hold attributes only
 
 
 class _Content(Rules):
@@ -150,8 +174,14 @@ class _Content(Rules):
             return Action.DROP
         if namespace == _META and local in ("date-string", "creator-initials"):
             return Action.DROP
-        if namespace == _TEXT and _PERSON_FIELDS.match(local):
-            raise StripError(f"a text:{local} field prints a person's name into the text")
+        if namespace == _OFFICE and local == "binary-data":
+            # Part 3, office:binary-data: an image or object inline, in base64; its own metadata (a
+            # photo's Exif) cannot be stripped in place, and the Pictures/ path is bypassed.
+            raise StripError("an office:binary-data element embeds a file in the XML")
+        if namespace == _LOEXT and local == "sender-initials":
+            return Action.DROP  # LibreOffice's comment author initials before ODF 1.3's
+        if namespace == _TEXT:
+            _check_field(local, attrs)
         href = attrs.get((_XLINK, "href"), "")
         embeds = local in _EMBEDS or attrs.get((_XLINK, "show")) == "embed"
         if embeds and _EXTERNAL.match(href):
@@ -164,6 +194,20 @@ class _Content(Rules):
         if name[0] == _OFFICEOOO and name[1] in ("rsid", "paragraph-rsid"):
             return None  # revision session IDs tie the text to editing sessions
         return value
+
+
+def _check_field(local: str, attrs: Mapping[Name, str]) -> None:
+    """Refuse a text field whose cached value, in the text, is metadata of the author's."""
+    if _PERSON_FIELDS.match(local):
+        raise StripError(f"a text:{local} field prints a person's name into the text")
+    if local == "user-defined":
+        # Part 3 metadata fields: the value of a meta:user-defined property (which meta.xml loses),
+        # cached in the text; a custom property often holds a client's or author's name.
+        raise StripError("a text:user-defined field prints a document property into the text")
+    # Part 3 document fields: text:display defaults to "full", the whole path.
+    display = attrs.get((_TEXT, "display"), "full")
+    if local in ("file-name", "template-name") and display in ("full", "path"):
+        raise StripError(f"a text:{local} field prints the file's path into the text")
 
 
 class _Settings(Rules):

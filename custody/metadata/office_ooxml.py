@@ -16,11 +16,11 @@ from custody.metadata.office_package import (
     Kind,
     Treatment,
     drop,
-    local_path,
     refuse,
 )
 from custody.metadata.office_xml import Action, Name, Replace, Rules, rewrite
 from custody.metadata.office_zip import Package
+from custody.metadata.paths import local_path
 
 _PKG_RELS = "http://schemas.openxmlformats.org/package/2006/relationships"
 _CONTENT_TYPES = "http://schemas.openxmlformats.org/package/2006/content-types"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from custody.metadata.base import StripError
-from custody.metadata.office_package import local_path
 from custody.metadata.office_xml import Action, Name, Replace, Rules
+from custody.metadata.paths import local_path
 
 # Transitional and Strict (ISO/IEC 29500) namespaces of the same vocabularies.
 W = frozenset(
@@ -31,6 +31,7 @@ _W14 = "http://schemas.microsoft.com/office/word/2010/wordml"
 _W15 = "http://schemas.microsoft.com/office/word/2012/wordml"
 _X15AC = "http://schemas.microsoft.com/office/spreadsheetml/2010/11/ac"
 _XR = "http://schemas.microsoft.com/office/spreadsheetml/2014/revision"
+_VML_OFFICE = "urn:schemas-microsoft-com:office:office"  # ECMA-376 Part 4 (VML), prefix o
 # Elements that only identify the machine, the account, the file's path or its history:
 # revision save IDs, the attached template's path and mail merge sources (Part 1 document
 # settings), document variables set by add-ins and document management systems, printer
@@ -56,11 +57,13 @@ _PERSON_ON: dict[str, frozenset[str]] = {
     "fileSharing": frozenset({"userName"}),
     "pivotCacheDefinition": frozenset({"refreshedBy"}),
 }
-# Times of comments, revisions and pivot refreshes: all optional, so dropped.
-_TIMES = frozenset({"dateUtc"})  # [MS-DOCX] w16cex:commentExtensible
+# Times of comments, revisions and pivot refreshes, dropped. Those in _TIMES go from any
+# element: Word's w16cex:commentExtensible dateUtc, and the created time of PowerPoint's
+# modern comments, which each reply ([MS-PPTX] p188:reply, any later element) has as well.
+_TIMES = frozenset({"dateUtc", "created"})
 _TIMES_ON: dict[str, frozenset[str]] = {
     "threadedComment": frozenset({"dT"}),
-    "cm": frozenset({"dt", "created"}),
+    "cm": frozenset({"dt"}),
     "pivotCacheDefinition": frozenset({"refreshedDate", "refreshedDateIso"}),
 }
 _EMPTY: frozenset[str] = frozenset()
@@ -73,6 +76,9 @@ _PERSON_FIELDS = frozenset(
 )
 # Fields that pull in another file by its path, or another program's data (DDE).
 _FILE_FIELDS = frozenset({"INCLUDEPICTURE", "INCLUDETEXT", "LINK", "DDE", "DDEAUTO"})
+# Fields that print the document's or its template's file name: with the \p switch, the
+# whole path, which names the author's folders (Part 1 field definitions).
+_NAME_FIELDS = frozenset({"FILENAME", "TEMPLATE"})
 # Extended properties (Part 1, app.xml): every one goes, as the core and custom ones do.
 # Even the statistics (pages, words, editing time) describe the author's copy, not the text.
 _APP_KEPT: frozenset[str] = frozenset()
@@ -113,25 +119,37 @@ class PartRules(Rules):
             return Action.DROP
         if name[0] in X and name[1] == "author" and len(path) > 1 and path[-2][1] == "authors":
             return Action.EMPTY  # legacy comment authors, listed by name
+        if name[1] == "dataBinding" and (name[0] in W or name[0] == _W15):
+            # Part 1 structured document tags, [MS-DOCX] w15: the control shows a node of a
+            # custom XML part (often the core properties' creator); the text is its cache.
+            raise StripError("a content control bound to custom XML data (w:dataBinding)")
         if name[0] in W:
             self._field(name[1], name[0], attrs)
         return Action.KEEP
 
     def attribute(self, element: Name, name: Name, value: str) -> str | None:
-        namespace, local = name
+        local = name[1]
         if local in _PERSON or local in _PERSON_ON.get(element[1], _EMPTY):
             return ""
-        if local in _TIMES or local in _TIMES_ON.get(element[1], _EMPTY):
-            return None
-        if namespace in W and (local in ("date", "ed") or local.startswith("rsid")):
-            # Revision times (optional), revision save IDs, and the user a range may be
-            # edited by (permStart's w:ed).
-            return None
-        if namespace in R and value in self._dropped_ids:
+        if self._dropped(element, name, value):
             return None
         if element[1] in _PICTURES and local in ("descr", "title", "name") and local_path(value):
             return ""  # Word 2007-2010 named an inserted picture by its file's full path
         return value
+
+    def _dropped(self, element: Name, name: Name, value: str) -> bool:
+        namespace, local = name
+        return (
+            local in _TIMES
+            or local in _TIMES_ON.get(element[1], _EMPTY)
+            # Revision times (optional), revision save IDs, and the user a range may be
+            # edited by (permStart's w:ed).
+            or (namespace in W and (local in ("date", "ed") or local.startswith("rsid")))
+            or (namespace in R and value in self._dropped_ids)
+            # A base64 ZIP of a VML shape as DrawingML, with its own metadata parts; Word
+            # regenerates it from the VML and the DrawingML beside it.
+            or (namespace == _VML_OFFICE and local == "gfxdata")
+        )
 
     def text(self, path: Sequence[Name], data: str) -> None:
         if path[-1][0] in W and path[-1][1] == "instrText":
@@ -178,5 +196,7 @@ def _check_field(instruction: str) -> None:
         raise StripError(f"a {field} field prints metadata into the text")
     if field in _FILE_FIELDS:
         raise StripError(f"a {field} field links a file")
+    if field in _NAME_FIELDS and any(word.lower() == "\\p" for word in words[1:]):
+        raise StripError(f"a {field} field prints the file's path into the text")
     if field == "HYPERLINK" and local_path(" ".join(words[1:]).strip('"')):
         raise StripError("a HYPERLINK field to a local file (its path names folders)")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
@@ -26,23 +25,9 @@ class Treatment:
     why: str = ""  # for DROP and REFUSE: what the member is
 
 
-# A link into the author's file system: file: and smb: URLs, UNC and drive paths, absolute
-# paths and relative ones that climb out of the document's folder spell out folder names.
-_LOCAL_PATH = re.compile(r"^(?:\\\\|//|/|[A-Za-z]:)|(?:^|[\\/])\.\.(?:[\\/]|$)")
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")  # RFC 3986 §3.1 (one letter: a drive)
-
 XML = Treatment(Kind.XML)
 MEDIA = Treatment(Kind.MEDIA)
 DIRECTORY = Treatment(Kind.DIRECTORY)
-
-
-def local_path(target: str) -> bool:
-    """Whether a link's target names a place in the author's file system."""
-    target = target.strip()
-    scheme = _SCHEME.match(target)
-    if scheme:
-        return scheme.group(1).lower() in ("file", "smb")
-    return bool(_LOCAL_PATH.search(target))
 
 
 def drop(why: str) -> Treatment:

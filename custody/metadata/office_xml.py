@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import xml.sax
 from collections.abc import Callable, Mapping, Sequence
@@ -18,6 +19,12 @@ Name = tuple[str, str]  # (namespace URI, local name); "" for no namespace
 XML_NS = "http://www.w3.org/XML/1998/namespace"
 DECLARATION = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 _NOT_URI = re.compile(r'[\s{}<>"\\^`|]')
+# XML 1.0 (fifth edition) §2.3 NameStartChar and NameChar, without the colon: an NCName.
+_NAME_START = (
+    "A-Z_a-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u02ff\u0370-\u037d\u037f-\u1fff\u200c\u200d"
+    "\u2070-\u218f\u2c00-\u2fef\u3001-\ud7ff\uf900-\ufdcf\ufdf0-\ufffd\U00010000-\U000effff"
+)
+_NCNAME = re.compile(f"[{_NAME_START}][{_NAME_START}\\-.0-9\u00b7\u0300-\u036f\u203f\u2040]*")
 _LEXICAL_HANDLER = "http://xml.org/sax/properties/lexical-handler"
 # Character references keep what the parser would otherwise normalise: CR in text, and
 # tab, CR and LF in attribute values (XML 1.0 §2.11, §3.3.3), so a second pass reads the
@@ -65,6 +72,10 @@ class Rules:
 
     def indentation(self, path: Sequence[Name]) -> bool:
         """Whether whitespace-only character data directly inside `path` is kept."""
+        return True
+
+    def character_data(self, path: Sequence[Name]) -> bool:
+        """Whether character data directly inside `path` is kept at all."""
         return True
 
     def end(self, path: Sequence[Name]) -> None:
@@ -156,6 +167,10 @@ class _Writer(xml.sax.handler.ContentHandler):
         if frame.mute:
             self.removed.add(f"{self.part} {frame.qname} (value)")
             return
+        if not self.rules.character_data(self.path):
+            if not content.isspace():
+                self.removed.add(f"{self.part} {frame.qname} (text)")
+            return
         if content.isspace() and not self.rules.indentation(self.path):
             return
         self.rules.text(self.path, content)
@@ -199,6 +214,7 @@ class _Writer(xml.sax.handler.ContentHandler):
             return namespaces
         scope = dict(namespaces)
         for key, uri in declared:
+            _check_name(key)
             prefix = key[6:] if key.startswith("xmlns:") else ""
             # Namespaces in XML 1.0 §3: names are URI references (RFC 3986 has no braces or
             # spaces; ElementTree-based readers, the extractors among them, choke on them),
@@ -229,6 +245,7 @@ def _is_xmlns(qname: str) -> bool:
 
 
 def _resolve(qname: str, namespaces: Mapping[str, str], *, element: bool = False) -> Name:
+    _check_name(qname)
     prefix, colon, local = qname.rpartition(":")
     if not colon:
         # Namespaces in XML §6.2: unprefixed attributes are in no namespace.
@@ -236,6 +253,19 @@ def _resolve(qname: str, namespaces: Mapping[str, str], *, element: bool = False
     if prefix not in namespaces:
         raise StripError(f"undeclared namespace prefix {prefix!r}")
     return (namespaces[prefix], local)
+
+
+def _check_name(qname: str) -> None:
+    """Refuse a name that is an XML 1.0 Name but no QName (Namespaces in XML 1.0 §4): "w:",
+    "w:1", "a:b:c". Expat, without namespace processing, accepts them; readers do not."""
+    if not _qname(qname):
+        raise StripError(f"{qname!r} is not a valid XML name (Namespaces in XML 1.0 §4)")
+
+
+@functools.lru_cache(maxsize=4096)  # a part uses a few hundred names, many thousand times
+def _qname(qname: str) -> bool:
+    parts = qname.split(":")
+    return len(parts) <= 2 and all(_NCNAME.fullmatch(part) for part in parts)
 
 
 def rewrite(

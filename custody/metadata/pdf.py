@@ -62,16 +62,18 @@ class PdfStripper:
     profiles, annotations and form fields with their values, outlines, links, structure.
     Refused: encrypted PDFs; PDFs qpdf cannot read without repair or warns about; embedded
     files, portfolios and embedded media; dynamic XFA forms; streams with unknown filters;
-    inline JPEGs with metadata. Then the copy is re-opened and refused unless it has the same
-    pages and page-text digest, nothing a second strip would remove, a fresh /ID, and none
-    of the original's Info, XMP, annotation-author or signer values, no date string and no
-    XMP packet outside its page content (see `find_leaks`).
+    inline JPEGs with metadata; Launch actions, and links and file specifications naming a
+    local path (`refuse_local_links`); signature dictionaries outside a signature field.
+    Then the copy is re-opened and refused unless it has the same pages and page-text
+    digest, nothing a second strip would remove, a fresh /ID, and none of the original's
+    Info, XMP, annotation-author or signer values, no date string and no XMP packet outside
+    its page content (see `find_leaks`).
     The digest ("pdf-text-per-page") is defined by `read_pages`. A PDF needs random access,
     so the source is read whole: memory is a small multiple of the file's size.
     """
 
     name = "pdf"
-    version = "pdf/1"
+    version = "pdf/2"
     media_types = frozenset({"application/pdf"})
     # `strip` reads the original's pages for the digest and the copy's to compare (`_verify`).
     digests_both_sides = True
@@ -120,6 +122,9 @@ def _save(pdf: pikepdf.Pdf) -> bytes:
         object_stream_mode=pikepdf.ObjectStreamMode.disable,
         compress_streams=True,
         stream_decode_level=pikepdf.StreamDecodeLevel.generalized,
+        # Flate data is inflated and compressed again, not copied: bytes after the end of
+        # a zlib stream, which no reader shows, would otherwise ride along unread.
+        recompress_flate=True,
         fix_metadata_version=False,  # it would write an XMP packet back into the copy
         deterministic_id=True,  # the new /ID is an MD5 of the copy: no clock, no randomness
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pikepdf
-from pikepdf import Array, Dictionary, Stream, String
+from pikepdf import Array, Dictionary, Name, Stream, String
 
 from custody.metadata.base import StripError
 from custody.metadata.binary import unique
@@ -17,6 +17,7 @@ from custody.metadata.pdf_graph import (
     name_bytes,
     reachable,
 )
+from custody.metadata.pdf_links import refuse_local_links
 from custody.metadata.pdf_needles import marks_author
 
 # Entries dropped from every dictionary that holds them, and the name recorded for each.
@@ -55,6 +56,11 @@ _FILTERS = frozenset({
 # fmt: on
 # Annotations holding another file (§13.3, §13.6, §13.7): its metadata cannot be stripped here.
 _MEDIA = frozenset({b"/Sound", b"/Movie", b"/RichMedia", b"/3D"})
+# §12.8.1 Table 255, §12.8.5: signature and document timestamp dictionaries (/Type is
+# optional in the first: /ByteRange or /SubFilter with /Contents mark one too).
+_SIGNATURES = (SIG, Name("/DocTimeStamp"))
+_PAGE_TREE = (PAGE, Name("/Pages"))
+_MAX_FIELD_DEPTH = 64  # levels of a form field tree; real forms have a handful
 # §7.5.5, §7.5.8.2: how the original's cross-reference data was laid out; qpdf writes its own.
 _XREF_KEYS = frozenset(
     {"/Info", "/Prev", "/XRefStm", "/Type", "/Filter", "/DecodeParms", "/Length", "/W", "/Index"}
@@ -145,6 +151,11 @@ def _clean_catalog(root: Dictionary, removed: list[str]) -> None:
 
 
 def _refuse(obj: Dictionary | Stream, keys: set[str], kind: object, annotation: bool) -> None:
+    refuse_local_links(obj, keys)
+    if kind in _SIGNATURES or "/ByteRange" in keys or {"/SubFilter", "/Contents"} <= keys:
+        # §12.8.1: the signer's certificate (/Contents), name, place and reason. One a
+        # signature field holds as /V is gone before the walk reaches it (`_clean_dictionary`).
+        raise StripError("PDF has a signature dictionary outside a signature field's value")
     # §7.11.4: an embedded file is a whole file of another format, with its own metadata,
     # and part of the evidence: it can be neither stripped here nor silently dropped.
     if "/EF" in keys or kind == EMBEDDED_FILE:
@@ -198,6 +209,14 @@ def _clean_dictionary(
 
 
 def _is_signature(obj: Dictionary | Stream) -> bool:
-    """A signature field, or a widget of one (§12.7.5.5: /FT is inherited from /Parent)."""
-    parent = obj.get("/Parent")
-    return obj.get("/FT") == SIG or (isinstance(parent, Dictionary) and parent.get("/FT") == SIG)
+    """A signature field, or a field or widget below one: /FT is inherited from the nearest
+    ancestor that has it, through any number of levels (§12.7.4.1 Table 226)."""
+    node: object = obj
+    for _ in range(_MAX_FIELD_DEPTH):
+        if not isinstance(node, Dictionary) or node.get("/Type") in _PAGE_TREE:
+            return False  # a page's /Parent is its page tree node, not a field
+        kind = node.get("/FT")
+        if kind is not None:
+            return bool(kind == SIG)
+        node = node.get("/Parent")
+    raise StripError("PDF form field tree is too deep (or a /Parent cycle)")

@@ -24,8 +24,13 @@ _IN_SAMPLES = 8  # bytes: shorter forms would match image samples by chance
 # entry, so one left over sits under a key this stripper does not know (pdfTeX's
 # /PTEX.InfoDict, a job ticket's audit trail, an application's private dictionary).
 _DATE = re.compile(rb"\s*D:(19|20)\d\d(\d\d){0,5}([Z+'-][\d']*)?\s*")
-# ISO 16684-1 §7.3: the wrapper of an XMP packet, wherever a stream hides one.
-_XMP = re.compile(rb"<\?xpacket begin=|<x:xmpmeta|<x:xapmeta")
+# ISO 16684-1 §7.3: the wrapper of an XMP packet, wherever a stream hides one, in each
+# encoding a packet may have (UTF-8, UTF-16, UTF-32, either byte order).
+_XMP = tuple(
+    marker.encode(encoding)
+    for marker in ("<?xpacket begin=", "<x:xmpmeta", "<x:xapmeta")
+    for encoding in ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
+)
 
 
 class _Forms:
@@ -135,7 +140,7 @@ def _stream_leaks(pdf: pikepdf.Pdf, stream: Stream, patterns: _Patterns, font: b
     if stream.get("/Subtype") == IMAGE:
         return patterns.samples.hits(data, place)
     found = (patterns.binary if font else patterns.text).hits(data, place)
-    if not font and _XMP.search(data):
+    if not font and any(marker in data for marker in _XMP):
         found.append(f"an XMP packet in {place}")
     return found
 

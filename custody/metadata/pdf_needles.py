@@ -45,6 +45,20 @@ _ATTRIBUTE = re.compile(
 )
 _ELEMENT_TEXT = re.compile(r">([^<>]+)<")
 _SIG_VALUES = ("/Name", "/Location", "/Reason", "/ContactInfo")  # §12.8.1 Table 255
+# XML 1.0 Appendix F: byte order marks (UTF-32 first: its little-endian mark starts as
+# UTF-16's), then where the zero bytes of an ASCII first character fall.
+_MARKS = (
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\xfe\xff", "utf-16-be"),
+    (b"\xff\xfe", "utf-16-le"),
+)
+_ZEROS: dict[tuple[bool, ...], str] = {
+    (True, True, True, False): "utf-32-be",
+    (False, True, True, True): "utf-32-le",
+    (True, False, True, False): "utf-16-be",
+    (False, True, False, True): "utf-16-le",
+}
 _MIN_CHARS = 3  # shorter values cannot be told apart from chance matches
 _SHORT_CHARS = 4  # below this, search only PDF strings: in binary data it would match by chance
 
@@ -143,9 +157,21 @@ def _xmp_needle(name: str, value: str) -> Needle | None:
 
 
 def _xml_text(data: bytes) -> str:
-    if data.startswith((b"\xfe\xff", b"\xff\xfe")):  # XMP allows UTF-16 packets (16684-1 §7.3)
-        return data.decode("utf-16", "replace")
+    encoding = _unicode_encoding(data)
+    if encoding is not None:
+        return data.decode(encoding, "replace")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         return data.decode("latin-1")  # every byte stays a character, so values still match
+
+
+def _unicode_encoding(data: bytes) -> str | None:
+    """UTF-16 or UTF-32 (and their byte order), as XML 1.0 Appendix F tells them apart by a
+    byte order mark or by the zero bytes around the first character, which is ASCII ("<" or
+    white space); None for anything else. XMP packets may be in any of them (ISO 16684-1
+    §7.3), and their byte order mark sits in the xpacket header, not in front."""
+    for mark, encoding in _MARKS:
+        if data.startswith(mark):
+            return encoding
+    return _ZEROS.get(tuple(byte == 0 for byte in data[:4]))

@@ -29,6 +29,14 @@ _KEEP = frozenset(
     }
 )  # fmt: skip
 _IMAGE_DATA = frozenset({b"IDAT", b"fdAT"})
+# The sizes the specification gives the kept chunks that are neither image data nor IHDR,
+# fcTL, IEND (§11.2.3, §11.3; APNG acTL): extra bytes no decoder reads could hide anything.
+_FIXED = {b"gAMA": 4, b"cHRM": 32, b"sRGB": 1, b"pHYs": 9, b"cICP": 4, b"acTL": 8}
+_BY_COLOUR = {  # colour type -> size; tRNS: none for types with alpha (4, 6), 3 see below
+    b"sBIT": {0: 1, 2: 3, 3: 3, 4: 2, 6: 4},
+    b"bKGD": {0: 2, 2: 6, 3: 1, 4: 2, 6: 6},
+    b"tRNS": {0: 2, 2: 6},
+}
 _MAX_LENGTH = 2**31 - 1  # §5.3: chunk lengths are at most 2^31 - 1
 _MAX_ICCP = 1 << 24  # a compressed ICC profile larger than 16 MiB is not a real one
 _EXIF_PREFIX = 1 << 16  # IFD0 (with Orientation) sits at the start of every real eXIf
@@ -97,6 +105,8 @@ class _Walk:
         self.count = 0
         self.idat = False
         self.bits, self.interlaced = 0, False  # from IHDR: bits per pixel, Adam7
+        self.colour, self.depth = 0, 0  # from IHDR: colour type, bit depth
+        self.palette = 0  # PLTE entries
         self.image: _Inflate | None = None  # the IDAT stream
         self.frame: tuple[int, int] | None = None  # APNG: the last fcTL's width and height
         self.frame_data: _Inflate | None = None  # APNG: the open fdAT stream
@@ -125,6 +135,8 @@ class _Walk:
             data = self._buffered(kind, length, length)
             self._ihdr(data) if kind == b"IHDR" else self._fctl(data)
             self.emit(_chunk(kind, data))
+        elif kind in _KEEP and kind not in _IMAGE_DATA and kind != b"IEND":
+            self._sized(kind, length)
         elif kind in _KEEP:
             self.emit(struct.pack(">I", length) + kind)
             crc = self._data(kind, length, self._keep_piece(kind))
@@ -166,7 +178,28 @@ class _Walk:
         if compression or filtering or interlace > 1:
             raise StripError("PNG IHDR names an unknown compression, filter or interlace")
         self.bits, self.interlaced = depth * _CHANNELS[colour], bool(interlace)
+        self.colour, self.depth = colour, depth
         self.image = _Inflate(_raw_size(width, height, self.bits, self.interlaced))
+
+    def _sized(self, kind: bytes, length: int) -> None:
+        if length not in self._sizes(kind):
+            raise StripError(f"PNG {kind.decode()} chunk has {length} bytes, not its size")
+        data = self._buffered(kind, length, length)
+        if kind == b"PLTE":
+            self.palette = length // 3
+        self.emit(_chunk(kind, data))
+
+    def _sizes(self, kind: bytes) -> range:
+        """The data sizes a kept chunk may have, given IHDR's colour type and the palette."""
+        if kind in _FIXED:
+            return range(_FIXED[kind], _FIXED[kind] + 1)
+        if kind == b"PLTE":  # §11.2.2: none in greyscale, at most 2^depth entries in type 3
+            entries = {0: 0, 4: 0, 3: 1 << self.depth}.get(self.colour, 256)
+            return range(3, 3 * entries + 1, 3)
+        if kind == b"tRNS" and self.colour == 3:  # §11.3.2.1: one alpha per palette entry
+            return range(1, self.palette + 1)
+        size = _BY_COLOUR[kind].get(self.colour)
+        return range(0) if size is None else range(size, size + 1)
 
     def _fctl(self, data: bytes) -> None:
         if len(data) != 26:  # APNG fcTL: sequence, size, offset, delay, dispose, blend
@@ -255,7 +288,8 @@ class PngStripper:
     pHYs, acTL, fcTL, fdAT; iCCP with its free-text name replaced by "ICC profile"; an eXIf
     with only Orientation, where the original eXIf had one other than 1. Dropped: tEXt, zTXt,
     iTXt, eXIf, tIME, every unknown ancillary chunk, and data after IEND. Refused: unknown
-    critical chunks, CRC mismatches, a malformed IHDR or fcTL, image data that is not one
+    critical chunks, CRC mismatches, a malformed IHDR or fcTL, kept chunks of a size their
+    definition does not give (for the colour type and palette), image data that is not one
     zlib stream per frame inflating to exactly the size the header gives (bytes hidden after
     the stream would be copied verbatim), truncation. The digest is SHA-256 over the data of
     the IDAT and fdAT chunks, in order. On StripError the sink holds a partial copy that must

@@ -10,6 +10,7 @@ from custody.metadata.audio_common import (
     Plan,
     PlannedStripper,
     Span,
+    check_size,
     container_end,
     iff_chunks,
     pick_chunks,
@@ -43,15 +44,26 @@ def _pick(chunks: list[Chunk], removed: list[str]) -> dict[bytes, Chunk]:
     )
     if b"data" not in kept:
         raise StripError("no 'data' chunk")
-    if kept[b"fmt "].size < 16:  # PCMWAVEFORMAT is 16 bytes, its extensions are longer
-        raise StripError("'fmt ' chunk too short")
     return kept
+
+
+def _check_sizes(source: BinaryIO, kept: dict[bytes, Chunk]) -> None:
+    """'fmt ' is PCMWAVEFORMAT (16 bytes) or WAVEFORMATEX (18 bytes and cbSize more);
+    'fact' is one sample count (4 bytes)."""
+    fmt = kept[b"fmt "]
+    expected = 16
+    if fmt.size >= 18:
+        expected = 18 + int.from_bytes(read_at(source, fmt.start + 16, 2, "cbSize"), "little")
+    check_size(fmt, expected)
+    if b"fact" in kept:
+        check_size(kept[b"fact"], 4)
 
 
 def _plan(source: BinaryIO) -> Plan:
     removed: list[str] = []
     end = _container_end(source, source_size(source))
     kept = _pick(list(iff_chunks(source, 12, end, "little")), removed)
+    _check_sizes(source, kept)
     pieces: list[Piece] = []
     length = 4  # "WAVE"
     for kind in _KEPT:

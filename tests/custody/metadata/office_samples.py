@@ -149,7 +149,7 @@ def _settings() -> bytes:
 
 
 ODF_TEXT = "application/vnd.oasis.opendocument.text"
-_ODF_NS = (
+ODF_NS = (
     'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
     'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" '
     'xmlns:meta="urn:oasis:names:tc:opendocument:xmlns:meta:1.0" '
@@ -172,21 +172,21 @@ CHANGES = (
 
 def odt(*body: str, parts: dict[str, bytes] | None = None, mimetype_last: bool = False) -> bytes:
     """An ODT with meta.xml, settings, a thumbnail, annotations, changes and an Exif photo."""
-    content = f"<office:document-content {_ODF_NS}><office:body><office:text>{''.join(body)}"
+    content = f"<office:document-content {ODF_NS}><office:body><office:text>{''.join(body)}"
     package = {
         "mimetype": ODF_TEXT.encode(),
         "content.xml": (
             content + "</office:text></office:body></office:document-content>"
         ).encode(),
-        "styles.xml": f"<office:document-styles {_ODF_NS}/>".encode(),
+        "styles.xml": f"<office:document-styles {ODF_NS}/>".encode(),
         "meta.xml": (
-            f"<office:document-meta {_ODF_NS}><office:meta><meta:initial-creator>{NAME}"
+            f"<office:document-meta {ODF_NS}><office:meta><meta:initial-creator>{NAME}"
             f"</meta:initial-creator><dc:creator>{NAME}</dc:creator><meta:generator>LibreOffice"
             "</meta:generator><dc:date>2026-11-28T09:00:00</dc:date><meta:document-statistic "
             'meta:word-count="7"/></office:meta></office:document-meta>'
         ).encode(),
         "settings.xml": (
-            f'<office:document-settings {_ODF_NS}><config:config-item config:name="PrinterName" '
+            f'<office:document-settings {ODF_NS}><config:config-item config:name="PrinterName" '
             f'config:type="string">{COMPANY} printer</config:config-item><config:config-item '
             'config:name="IsKernAsianPunctuation" config:type="boolean">false</config:config-item>'
             "</office:document-settings>"

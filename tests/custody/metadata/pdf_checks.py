@@ -7,7 +7,7 @@ import io
 import re
 import struct
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pikepdf
@@ -79,8 +79,17 @@ def new_page(pdf: pikepdf.Pdf, content: bytes) -> Dictionary:
 
 def saved(pdf: pikepdf.Pdf) -> bytes:
     out = io.BytesIO()
-    pdf.save(out, object_stream_mode=pikepdf.ObjectStreamMode.disable)
+    # XMP packets as written: pikepdf would otherwise re-serialise the catalog's in UTF-8.
+    pdf.save(out, object_stream_mode=pikepdf.ObjectStreamMode.disable, fix_metadata_version=False)
     return out.getvalue()
+
+
+def document(build: Callable[[pikepdf.Pdf], object], *, text: bytes = TEXT) -> bytes:
+    """A one-page PDF showing `text`, changed by `build` before saving."""
+    pdf = pikepdf.new()
+    new_page(pdf, b"BT /F1 12 Tf 20 250 Td (" + text + b") Tj ET")
+    build(pdf)
+    return saved(pdf)
 
 
 def witness_pdf() -> bytes:

@@ -40,12 +40,20 @@ def ssnd(frames: bytes, skipped: bytes = b"") -> bytes:
     return chunk(b"SSND", len(skipped).to_bytes(4, "big") + bytes(4) + skipped + frames)
 
 
+# AIFF-C's COMM: AIFF's fields, then the compression type and its name as a Pascal string
+# padded to an even length ("not compressed": 14 characters, 15 bytes, one pad byte).
+COMM_C = chunk(b"COMM", COMM[8:] + b"NONE" + b"\x0enot compressed\x00")
+CHAN = chunk(
+    b"CHAN", (0x00640002).to_bytes(4, "big") + bytes(4) + (1).to_bytes(4, "big") + bytes(20)
+)
+
+
 def test_only_version_common_channels_and_sound_are_kept() -> None:
     fver = chunk(b"FVER", bytes.fromhex("a2805140"))
     original = form(
         chunk(b"NAME", b"Alice Witness"),
         fver,
-        COMM,
+        COMM_C,
         chunk(b"AUTH", b"Bob Recorder"),
         chunk(b"(c) ", b"Carol"),
         chunk(b"ANNO", b"Dave said"),
@@ -56,7 +64,7 @@ def test_only_version_common_channels_and_sound_are_kept() -> None:
         kind=b"AIFC",
     )
     copy, report = checks.strip_bytes(STRIPPER, original)
-    assert copy == form(fver, COMM, ssnd(FRAMES), kind=b"AIFC")
+    assert copy == form(fver, COMM_C, ssnd(FRAMES), kind=b"AIFC")
     assert report.removed == ("NAME", "AUTH", "(c) ", "ANNO", "MARK", "ID3 ", "APPL")
 
 
@@ -81,6 +89,35 @@ def test_bytes_skipped_by_the_sound_offset_are_zeroed_and_not_digested() -> None
 def test_what_cannot_be_parsed_with_certainty_is_refused(data: bytes, reason: str) -> None:
     with pytest.raises(StripError, match=reason):
         checks.strip_bytes(STRIPPER, data)
+
+
+@pytest.mark.parametrize(
+    ("kind", "kept", "reason"),
+    [
+        (b"AIFF", chunk(b"COMM", COMM[8:] + b"Jane"), "'COMM' chunk of 22 bytes"),
+        (b"AIFF", chunk(b"COMM", COMM[8:-2]), "'COMM' chunk of 16 bytes"),
+        (b"AIFC", COMM, "'COMM' chunk of 18 bytes"),
+        (b"AIFC", chunk(b"COMM", COMM_C[8:] + b"Jane"), "'COMM' chunk of 42 bytes"),
+        (b"AIFC", chunk(b"COMM", COMM[8:] + b"NONE\x14not compressed"), "'COMM' chunk of 37"),
+        (b"AIFC", chunk(b"FVER", bytes.fromhex("a2805140") + b"Jane"), "'FVER' chunk of 8"),
+        (b"AIFF", chunk(b"CHAN", CHAN[8:] + b"Jane"), "'CHAN' chunk of 36 bytes"),
+        (b"AIFF", chunk(b"CHAN", CHAN[8:-2]), "'CHAN' chunk of 30 bytes"),
+    ],
+)
+def test_kept_chunks_hold_their_fields_and_nothing_after(
+    kind: bytes, kept: bytes, reason: str
+) -> None:
+    comm = kept if kept.startswith(b"COMM") else COMM_C if kind == b"AIFC" else COMM
+    others = [] if kept.startswith(b"COMM") else [kept]
+    with pytest.raises(StripError, match=reason):
+        checks.strip_bytes(STRIPPER, form(*others, comm, ssnd(FRAMES), kind=kind))
+
+
+@pytest.mark.parametrize("comm", [COMM_C, chunk(b"COMM", COMM_C[8:-1])])  # name pad left out
+def test_chunks_of_their_declared_size_are_kept(comm: bytes) -> None:
+    fver = chunk(b"FVER", bytes.fromhex("a2805140"))
+    original = form(fver, comm, CHAN, ssnd(FRAMES), kind=b"AIFC")
+    assert checks.strip_bytes(STRIPPER, original)[0] == original
 
 
 def test_a_long_recording_streams_in_flat_memory(tmp_path: Path) -> None:

@@ -164,6 +164,18 @@ def test_short_values_are_not_scanned() -> None:
     assert set(needles.values()) >= {"value #2 (utf-8)", "value #2 (utf-16-le)"}
 
 
+@pytest.mark.parametrize("name", ["Олена Коваль", "คณิต มงคลพิทักษ์สุข", "欧阳娜娜"])
+def test_values_outside_latin_1_are_scanned_only_in_the_encodings_that_hold_them(
+    tmp_path: Path, echo: Echo, name: str
+) -> None:
+    needles = value_needles([name])
+    assert set(needles) == {name.encode(e) for e in ("utf-8", "utf-16-le", "utf-16-be")}
+    original = Metadata("application/x-echo", sensitive_values=(name,))
+    assert echo_copy(tmp_path, b"a copy without the name", original=original).size == 23
+    with pytest.raises(StripError, match="bytes"):
+        echo_copy(tmp_path, f"by {name}".encode(), original=original)
+
+
 @pytest.mark.skipif(not GPS_PHOTO.exists(), reason="../shared/corpus is absent")
 def test_real_photo_with_gps(tmp_path: Path) -> None:
     original = extract_metadata(GPS_PHOTO, "image/jpeg")

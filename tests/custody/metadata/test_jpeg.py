@@ -151,6 +151,32 @@ def test_damaged_structure_is_refused(damage: object, reason: str) -> None:
         strip_bytes(STRIPPER, damage(photo()))
 
 
+@pytest.mark.parametrize(
+    "conditioning",
+    [
+        b"",  # no table
+        b"\x00",  # half a table
+        b"\x20\x10",  # table class 2
+        b"\x04\x10",  # destination 4
+        b"\x00\x0f",  # DC: lower bound L above upper bound U
+        b"\x10\x00",  # AC: Kx 0
+        b"\x10\x40",  # AC: Kx 64
+        b"\x00\x10\x00\x21",  # one table twice
+        b"Exif\x00\x00MM\x00*",  # anything else of even length
+    ],
+)
+def test_malformed_arithmetic_conditioning_is_refused(conditioning: bytes) -> None:
+    """DAC (T.81 B.2.4.3): Tc and Tb in one byte, then Cs, for each table."""
+    with pytest.raises(StripError, match="segment 0xcc is malformed"):
+        strip_bytes(STRIPPER, insert_after_soi(photo(), segment(0xCC, conditioning)))
+
+
+def test_arithmetic_conditioning_is_kept() -> None:
+    dac = segment(0xCC, b"\x00\x10\x01\x00\x10\x05\x13\x3f")  # DC 0 (L0, U1), DC 1, AC 0, AC 3
+    copy, _ = strip_bytes(STRIPPER, insert_after_soi(photo(), dac))
+    assert dac in copy
+
+
 def test_a_second_frame_header_is_refused() -> None:
     original = photo()
     sof = original.index(b"\xff\xc0")

@@ -124,8 +124,20 @@ def box(kind: bytes, *parts: bytes) -> bytes:
     return (len(body) + 8).to_bytes(4, "big") + kind + body
 
 
-def synthetic(chunks: int, *, stray: bytes = b"") -> bytes:
+ESDS = box(b"esds", bytes(4), bytes.fromhex("03190000000411400000000000000000000000000502121006"))
+
+
+def sound_entry(*children: bytes, kind: bytes = b"mp4a", version: int = 0) -> bytes:
+    """An audio sample entry (ISO/IEC 14496-12 §12.2.3): 2 channels, 16 bits, 44.1 kHz, with
+    QuickTime's sound description fields of its version (16 bytes in 1, 36 in 2)."""
+    fields = bytes(6) + (1).to_bytes(2, "big") + version.to_bytes(2, "big") + bytes(6)
+    fields += struct.pack(">HHHHI", 2, 16, 0, 0, 44100 << 16)
+    return box(kind, fields, bytes({0: 0, 1: 16, 2: 36}.get(version, 0)), *children)
+
+
+def synthetic(chunks: int, *, stray: bytes = b"", entries: tuple[bytes, ...] = ()) -> bytes:
     """ftyp, mdat, moov of one sound track: `chunks` chunks of 256 samples of 4 bytes."""
+    entries = entries or (sound_entry(ESDS),)
     ftyp = box(b"ftyp", b"M4A \0\0\0\0M4A isom")
     samples = b"\x5a" * (chunks * 1024)
     mdat = box(b"mdat", samples + stray)
@@ -133,7 +145,7 @@ def synthetic(chunks: int, *, stray: bytes = b"") -> bytes:
     full = bytes(4)  # version and flags
     stbl = box(
         b"stbl",
-        box(b"stsd", full, bytes(4)),
+        box(b"stsd", full, len(entries).to_bytes(4, "big"), *entries),
         box(b"stts", full, (1).to_bytes(4, "big"), (chunks * 256).to_bytes(4, "big"), bytes(4)),
         box(b"stsc", full, struct.pack(">4I", 1, 1, 256, 1)),
         box(b"stsz", full, struct.pack(">2I", 4, chunks * 256)),
@@ -157,6 +169,59 @@ def test_bytes_of_mdat_that_no_sample_claims_are_refused() -> None:
     assert b"Bob" not in copy
     with pytest.raises(StripError, match="12 bytes of 'mdat'"):
         checks.strip_bytes(STRIPPER, synthetic(4, stray=b"Carol's note"))
+
+
+_ALAC = box(b"alac", bytes(28))
+_CHAN = box(b"chan", bytes(12))
+_WAVE = box(b"wave", box(b"frma", b"mp4a"), box(b"mp4a", bytes(4)), ESDS, box(bytes(4)))
+
+
+@pytest.mark.parametrize(
+    ("entry", "removed"),
+    [
+        (sound_entry(ESDS, box(b"udta", box(b"\xa9nam", b"Carol"))), "mp4a/udta"),
+        (sound_entry(ESDS, box(b"btrt", bytes(12)), box(b"meta", bytes(4), b"Carol")), "mp4a/meta"),
+        (sound_entry(_WAVE, box(b"free", b"Carol"), version=1), "mp4a/free"),
+        (sound_entry(_ALAC, _CHAN, box(b"uuid", b"Carol"), kind=b"alac"), "alac/uuid"),
+    ],
+)  # fmt: skip
+def test_tags_inside_a_sample_entry_go_and_its_decoder_boxes_stay(
+    entry: bytes, removed: str
+) -> None:
+    copy, report = checks.strip_bytes(STRIPPER, synthetic(4, entries=(entry,)))
+    assert b"Carol" not in copy
+    assert f"moov/trak/mdia/minf/stbl/stsd/{removed}" in report.removed
+    kept = [
+        b for b in (ESDS, _WAVE, box(b"btrt", bytes(12)), box(b"alac", bytes(28))) if b in entry
+    ]
+    assert kept
+    assert all(b in copy for b in kept)
+
+
+@pytest.mark.parametrize(
+    ("entries", "reason"),
+    [
+        ((sound_entry(ESDS, box(b"cmnt", b"Carol")),), "unexpected box .*/stsd/mp4a/cmnt"),
+        ((sound_entry(box(b"wave", box(b"frma", b"mp4a"), box(b"note", b"Carol"))),), "wave/note"),
+        ((sound_entry(ESDS, kind=b"abcd"),), "sample entry 'abcd'"),
+        ((sound_entry(ESDS, kind=b"enca"),), "sample entry 'enca'"),
+        ((sound_entry(ESDS, version=3),), "sound description version 3"),
+        ((box(b"mp4a", bytes(20)),), "stsd/mp4a is too short"),
+    ],
+)
+def test_sample_entries_that_cannot_be_read_with_certainty_are_refused(
+    entries: tuple[bytes, ...], reason: str
+) -> None:
+    with pytest.raises(StripError, match=reason):
+        checks.strip_bytes(STRIPPER, synthetic(4, entries=entries))
+
+
+def test_a_sample_description_count_that_does_not_match_is_refused() -> None:
+    original = synthetic(4, entries=(sound_entry(ESDS),))
+    at = original.index(b"stsd") + 8
+    damaged = original[:at] + (2).to_bytes(4, "big") + original[at + 4 :]
+    with pytest.raises(StripError, match="entry count does not match"):
+        checks.strip_bytes(STRIPPER, damaged)
 
 
 def test_a_long_recording_streams_in_flat_memory(tmp_path: Path) -> None:

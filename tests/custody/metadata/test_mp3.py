@@ -113,6 +113,26 @@ def test_a_last_frame_cut_short_is_kept_when_no_tag_follows(frames: bytes) -> No
     assert copy == cut
 
 
+_HEADER = b"\xff\xfb\x90\x6c"  # MPEG-1 Layer III, 128 kbit/s, 44.1 kHz: 417-byte frames
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        id3v1("Jane Witness") + b"\x00\x01\x02",  # an ID3v1 tag not quite at the end
+        id3v1("Jane Witness")[:54],  # an ID3v1 tag cut short
+        id3v2("Jane Witness") + bytes(9),
+        ape("Jane Witness", header=False)[:-5],
+        lyrics3v1("Jane Witness")[:-3],
+    ],
+)
+def test_a_cut_short_last_frame_holding_a_tag_is_refused(frames: bytes, tail: bytes) -> None:
+    """Found by fuzzing: a frame header followed by a damaged tag, all taken for audio."""
+    for original in (_HEADER + tail, frames + _HEADER + tail):
+        with pytest.raises(StripError, match="cut short and holds a tag"):
+            checks.strip_bytes(STRIPPER, original)
+
+
 def test_flac_behind_id3_is_not_taken_for_mp3() -> None:
     with pytest.raises(StripError, match="FLAC"):
         checks.strip_bytes(STRIPPER, id3v2("Alice") + b"fLaC" + bytes(100))

@@ -32,14 +32,13 @@ from tests.custody.metadata.pdf_checks import (
     annotation_authors,
     box,
     compressed,
+    document,
     exif_jpeg,
     exiftool_leaks,
     exiftool_values,
     full_rewrite_problems,
     jp2,
     leftovers,
-    new_page,
-    saved,
     with_incremental_update,
     witness_pdf,
     xmp_packet,
@@ -69,14 +68,6 @@ def strip(data: bytes) -> tuple[bytes, tuple[str, ...]]:
 
 def opened(data: bytes) -> pikepdf.Pdf:  # used as a context manager, which closes it
     return pikepdf.open(io.BytesIO(data))
-
-
-def document(build: Callable[[pikepdf.Pdf], object], *, text: bytes = TEXT) -> bytes:
-    """A one-page PDF showing `text`, changed by `build` before saving."""
-    pdf = pikepdf.new()
-    new_page(pdf, b"BT /F1 12 Tf 20 250 Td (" + text + b") Tj ET")
-    build(pdf)
-    return saved(pdf)
 
 
 # --- a witness statement --------------------------------------------------------------------
@@ -461,6 +452,21 @@ def test_bytes_after_the_end_of_flate_data_are_measured_once() -> None:
     copy, _ = strip(document(build))  # zlib keeps such bytes as input still to come
     with opened(copy) as pdf:
         assert pdf.Root.Extra.read_bytes() == bytes(1 << 20)
+
+
+def test_bytes_after_the_end_of_flate_data_do_not_reach_the_copy() -> None:
+    """No reader shows them, so they could hide anything: an earlier revision, a photo."""
+    hidden = xmp_packet("Someone Else") + exif_jpeg()
+
+    def build(pdf: pikepdf.Pdf) -> None:
+        content = pdf.pages[0].Contents
+        content.write(zlib.compress(content.read_bytes()) + hidden, filter=Name.FlateDecode)
+
+    original = document(build)
+    assert hidden in original
+    copy, _ = strip(original)
+    assert b"Someone Else" not in copy
+    assert b"CustodyCam" not in copy
 
 
 @pytest.mark.parametrize(

@@ -211,6 +211,61 @@ def test_damaged_structure_is_refused(damage: object, reason: str) -> None:
         strip_bytes(STRIPPER, damage(screenshot()))
 
 
+def after_ihdr(data: bytes, *extra: bytes) -> bytes:
+    return data[:33] + b"".join(extra) + data[33:]
+
+
+def before_idat(data: bytes, *extra: bytes) -> bytes:
+    at = data.index(b"IDAT") - 4
+    return data[:at] + b"".join(extra) + data[at:]
+
+
+def palette_png(colours: int) -> bytes:
+    image = Image.new("P", (8, 8))
+    image.putpalette(bytes(range(3 * colours)))
+    out = io.BytesIO()
+    image.save(out, "PNG", bits=8)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        (after_ihdr(screenshot(), chunk(b"gAMA", b"\x00\x00\xb1\x8fJane")), "gAMA"),
+        (after_ihdr(screenshot(), chunk(b"cHRM", bytes(32) + b"J")), "cHRM"),
+        (after_ihdr(screenshot(), chunk(b"sRGB", b"\x00Jane")), "sRGB"),
+        (after_ihdr(screenshot(), chunk(b"sRGB", b"")), "sRGB"),
+        (after_ihdr(screenshot(), chunk(b"pHYs", bytes(9) + b"Jane")), "pHYs"),
+        (after_ihdr(screenshot(), chunk(b"cICP", bytes(4) + b"J")), "cICP"),
+        (after_ihdr(screenshot(), chunk(b"acTL", bytes(8) + b"J")), "acTL"),
+        (after_ihdr(screenshot(), chunk(b"sBIT", b"\x08\x08\x08")), "sBIT"),  # RGBA: 4
+        (after_ihdr(screenshot(), chunk(b"sBIT", b"\x08" * 5)), "sBIT"),
+        (after_ihdr(screenshot(), chunk(b"bKGD", bytes(2))), "bKGD"),  # RGBA: 6
+        (after_ihdr(screenshot(), chunk(b"bKGD", bytes(6) + b"Jane")), "bKGD"),
+        (after_ihdr(screenshot(), chunk(b"tRNS", bytes(6))), "tRNS"),  # RGBA: none
+        (after_ihdr(screenshot(), chunk(b"PLTE", bytes(4))), "PLTE"),
+        (after_ihdr(screenshot(), chunk(b"PLTE", bytes(3 * 257))), "PLTE"),
+        (before_idat(palette_png(4), chunk(b"tRNS", bytes(5))), "tRNS"),  # 4 colours
+    ],
+)  # fmt: skip
+def test_chunks_of_a_fixed_size_with_other_sizes_are_refused(data: bytes, name: str) -> None:
+    with pytest.raises(StripError, match=f"PNG {name} chunk has"):
+        strip_bytes(STRIPPER, data)
+
+
+def test_chunks_of_their_exact_size_are_kept() -> None:
+    extra = (
+        chunk(b"gAMA", b"\x00\x00\xb1\x8f"),
+        chunk(b"sBIT", b"\x08" * 4),
+        chunk(b"bKGD", bytes(6)),
+    )
+    copy, _ = strip_bytes(STRIPPER, after_ihdr(screenshot(), *extra))
+    assert b"".join(extra) in copy
+    transparency = chunk(b"tRNS", b"\x00\xff")
+    copy, _ = strip_bytes(STRIPPER, before_idat(palette_png(4), transparency))
+    assert transparency in copy
+
+
 def test_memory_stays_flat_on_a_large_file(tmp_path: Path) -> None:
     path = tmp_path / "large.png"
     Image.frombytes("RGB", (1200, 900), os.urandom(1200 * 900 * 3)).save(path, compress_level=1)

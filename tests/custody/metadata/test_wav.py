@@ -84,6 +84,35 @@ def test_what_cannot_be_parsed_with_certainty_is_refused(data: bytes, reason: st
         checks.strip_bytes(STRIPPER, data)
 
 
+_PCM = FMT[8:]
+_EXTENSIBLE = bytes.fromhex("feff 0100 401f0000 401f0000 0100 0800 1600 0800 04000000") + bytes(16)
+
+
+@pytest.mark.parametrize(
+    ("kept", "reason"),
+    [
+        (chunk(b"fmt ", _PCM + b"Jane"), "'fmt ' chunk of 20 bytes"),
+        (chunk(b"fmt ", _PCM + bytes(2) + b"Jane"), "'fmt ' chunk of 22 bytes"),  # cbSize 0
+        (chunk(b"fmt ", _EXTENSIBLE + b"Jane"), "'fmt ' chunk of 44 bytes"),
+        (chunk(b"fmt ", _EXTENSIBLE[:-2]), "'fmt ' chunk of 38 bytes"),
+        (chunk(b"fact", (4000).to_bytes(4, "little") + b"Jane"), "'fact' chunk of 8 bytes"),
+        (chunk(b"fact", bytes(2)), "'fact' chunk of 2 bytes"),
+    ],
+)
+def test_kept_chunks_hold_their_fields_and_nothing_after(kept: bytes, reason: str) -> None:
+    fmt = kept if kept.startswith(b"fmt ") else FMT
+    fact = [kept] if kept.startswith(b"fact") else []
+    with pytest.raises(StripError, match=reason):
+        checks.strip_bytes(STRIPPER, riff(fmt, *fact, chunk(b"data", SAMPLES)))
+
+
+@pytest.mark.parametrize("fmt", [_PCM, _PCM + bytes(2), _EXTENSIBLE])
+def test_format_chunks_of_their_declared_size_are_kept(fmt: bytes) -> None:
+    fact = chunk(b"fact", (4000).to_bytes(4, "little"))
+    original = riff(chunk(b"fmt ", fmt), fact, chunk(b"data", SAMPLES))
+    assert checks.strip_bytes(STRIPPER, original)[0] == original
+
+
 def test_a_long_recording_streams_in_flat_memory(tmp_path: Path) -> None:
     path = tmp_path / "long.wav"
     samples = 64 << 20  # 70 minutes of 8 kHz 16-bit stereo... of 8-bit mono: 2.3 hours
