@@ -403,3 +403,31 @@ def test_an_interrupted_export_is_built_again_at_any_point_without_logging_it_tw
     assert result.returncode == 0, result.stdout + result.stderr
     assert fresh["manifest_sha256"] == first["manifest_sha256"]  # the same exhibits
     assert fresh["bag_sha256"] != first["bag_sha256"]  # in a bag of its own
+
+
+@pytest.mark.skipif(not GPS_PHOTO.exists(), reason="../shared/corpus is absent")
+def test_a_copy_made_twice_in_a_case_exports_a_bag_that_verifies(
+    service: Service, tmp_path: Path
+) -> None:
+    with service.client() as client:
+        case = new_case(client, "Detention site 5")
+        photo = ingest(client, case, GPS_PHOTO.read_bytes(), "photo.jpg")
+        made = [
+            client.post(f"/v1/evidence/{photo['sha256']}/copies", json={"profile": "share"})
+            for _ in range(2)
+        ]
+        assert [m.status_code for m in made] == [201, 201], [m.text for m in made]
+        copy = made[0].json()["sha256"]
+        assert made[1].json()["sha256"] == copy  # the same stripper makes the same bytes
+        export_id = export(client, case, [photo["sha256"], copy])
+        wait_ready(client, export_id)  # under a checkpoint that covers both derived entries
+        derived = [e for e in _entries_about(client, copy) if e["type"] == "derived"]
+        assert len(derived) == 2, derived  # each request is its own custody event
+        bag = download(client, export_id, tmp_path)
+        vkey, root = anchors(client, tmp_path)
+
+    checked = verify_bundle(str(bag), "--vkey", vkey, "--tsa-ca", str(root), "--json")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    report = json.loads(checked.stdout)
+    assert report["ok"] is True, report["failures"]
+    assert [e["sha256"] for e in report["exhibits"]] == [photo["sha256"], copy]
