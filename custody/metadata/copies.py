@@ -23,6 +23,7 @@ from custody.metadata.base import (
     UnsupportedFormatError,
     digests_both_sides,
 )
+from custody.metadata.extractors.kinds import KEPT_AS_CONTENT, classify
 from custody.metadata.flac import FlacStripper
 from custody.metadata.jpeg import JpegStripper
 from custody.metadata.mp3 import Mp3Stripper
@@ -125,7 +126,11 @@ def _check_extracted(metadata: Metadata, original: Metadata) -> None:
         )
     if not metadata.sensitive.any:
         return
-    left = [f for f in metadata.sensitive.fields if not _regenerated(f, metadata, original)]
+    left = [
+        f
+        for f in metadata.sensitive.fields
+        if classify(f) not in KEPT_AS_CONTENT and not _regenerated(f, metadata, original)
+    ]
     if left or not metadata.sensitive.fields:
         raise StripError("sensitive metadata remains in the copy", found=tuple(left))
 

@@ -15,6 +15,10 @@ FLAGS = frozenset({GPS, SERIAL, NAMES, THUMBNAIL, DATES})  # the booleans of `Se
 # that identifies a person, place or device. Dates, software and camera models are too
 # common as plain text (and too short) to scan for without false alarms.
 SCANNED = frozenset({GPS, SERIAL, NAMES, "location-text", "unique-id", "contact", "organisation"})
+# Kinds an uploader is warned of but a sharing copy keeps, because they are what the document
+# shows rather than data about it: a PDF note's text (ISO 32000-1 §12.5.2, /Contents is the
+# text the annotation displays), kept as a page's text is, its author and dates removed.
+KEPT_AS_CONTENT = frozenset({"annotation-text"})
 
 
 def _words(kind: str, *words: str) -> tuple[re.Pattern[str], str]:
@@ -41,7 +45,7 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     _match("software", r"^PDF:Info/Creator$"),
     # ISO 32000-1 §12.5.6.2: an annotation's /T is its author (shown as the popup's title).
     _match(NAMES, r"^PDF:Annots/T$"),
-    _match("comment", r"^PDF:Annots/Contents$"),
+    _match("annotation-text", r"^PDF:Annots/Contents$"),
     _match(THUMBNAIL, r"^PDF:Thumb$|^(OOXML:docProps|ODF:Thumbnails)/thumbnail|^HEIF:iref/thmb$"),
     _match(THUMBNAIL, r"^ID3:(APIC|PIC)\b|^FLAC:Picture|^JPEG:APP0/JFXX$|^JPEG:APP2/(MPF|FPXR)$"),
     _match("embedded-files", r"^PDF:EmbeddedFiles$|^OOXML:\w+/embeddings/|^ODF:Object"),

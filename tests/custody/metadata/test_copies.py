@@ -19,6 +19,7 @@ from custody.metadata.base import (
 )
 from custody.metadata.copies import make_copy, stripper_for, supported_media_types, value_needles
 from custody.metadata.extract import extract_metadata
+from tests.custody.metadata.pdf_checks import AUTHOR, annotation_authors, witness_pdf
 
 CORPUS = Path(__file__).resolve().parents[3].parent / "shared" / "corpus"
 GPS_PHOTO = CORPUS / "exif-samples" / "jpg" / "gps" / "DSCN0029.jpg"
@@ -218,3 +219,50 @@ def test_a_regenerated_identifier_is_not_a_leak(
                 original_metadata=original,
                 extract=with_id,
             )
+
+
+def test_a_pdf_whose_notes_hold_text_is_copied_with_the_text_and_without_the_author(
+    tmp_path: Path,
+) -> None:
+    # ISO 32000-1 §12.5.2: /Contents is the text an annotation displays, part of what the
+    # document shows (as a page's text is); /T, its author, is metadata.
+    original = tmp_path / "statement.pdf"
+    original.write_bytes(witness_pdf())
+    found = extract_metadata(original, "application/pdf")
+    assert "annotation-text" in found.sensitive.other  # the uploader is still told
+    made = make_copy(
+        original,
+        "application/pdf",
+        tmp_path / "copy.pdf",
+        original_metadata=found,
+        extract=extract_metadata,
+    )
+    copy = (tmp_path / "copy.pdf").read_bytes()
+    assert made.sha256 == hashlib.sha256(copy).hexdigest()
+    assert (
+        extract_metadata(tmp_path / "copy.pdf", "application/pdf").fields.get("PDF:Annots/Contents")
+        == "check"
+    )
+    assert annotation_authors(copy) == []
+    assert AUTHOR.encode() not in copy
+
+
+def test_a_comment_the_stripper_should_have_removed_still_refuses_the_copy(
+    tmp_path: Path, echo: Echo
+) -> None:
+    def with_comment(_: Path, media_type: str) -> Metadata:
+        fields = {"JPEG:COM": "taken by the witness"}
+        sensitive = Sensitive(other=("comment",), fields=("JPEG:COM",))
+        return Metadata(media_type=media_type, fields=fields, sensitive=sensitive)
+
+    original = tmp_path / "original.x"
+    original.write_bytes(b"bytes")
+    with pytest.raises(StripError, match="sensitive metadata remains") as refused:
+        make_copy(
+            original,
+            "application/x-echo",
+            tmp_path / "copy.x",
+            original_metadata=clean(original, "application/x-echo"),
+            extract=with_comment,
+        )
+    assert refused.value.found == ("JPEG:COM",)
