@@ -10,7 +10,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from concurrent.futures import CancelledError, ThreadPoolExecutor
-from http.client import HTTPMessage
+from http.client import HTTPException, HTTPMessage
 from typing import IO, BinaryIO, cast
 
 from custody.audit import COPY, ORIGINAL, NotVisibleError
@@ -62,13 +62,20 @@ class HttpSource:
             ]
         paths = [f"checkpoints/{size}.tsr.{slot}" for slot in range(MAX_PROBED_SLOTS)]
         try:
-            probes = [self._probes.submit(self.read, path) for path in paths]
+            probes = [self._probes.submit(self._probe, path) for path in paths]
         except RuntimeError as exc:  # the pool shut down: the source was closed
             raise CancelledError(f"{self._base}: the source was closed") from exc
         replies = [probe.result() for probe in probes]  # CancelledError if closed meanwhile
         return [
             (path, reply) for path, reply in zip(paths, replies, strict=True) if reply is not None
         ]
+
+    def _probe(self, path: str) -> bytes | UnreadableObjectError | None:
+        """One slot's reply; an error is that slot's, the other slots are still asked."""
+        try:
+            return self.read(path)
+        except UnreadableObjectError as exc:
+            return UnreadableObjectError(path, exc.expected, exc.found)
 
     @property
     def sealed_kinds(self) -> tuple[str, ...]:
@@ -94,7 +101,7 @@ class HttpSource:
         if stream is None:
             return None
         with stream:
-            return bytes(stream.read())
+            return bytes(stream.read())  # _Answer: a failing read is UnreadableObjectError
 
     def _open(self, path: str, *, auth: bool, forbidden_ok: bool = False) -> BinaryIO | None:
         if self._closed.is_set():
@@ -105,8 +112,9 @@ class HttpSource:
             request.add_unredirected_header("Authorization", f"Bearer {self._token}")
         try:
             response = self._opener.open(request, timeout=HTTP_TIMEOUT)
-            return cast(BinaryIO, response)
+            return cast(BinaryIO, _Answer(path, response))
         except urllib.error.HTTPError as exc:
+            exc.close()  # its body is not read: give the connection back
             if exc.code == 404:
                 return None
             if exc.code == 403 and forbidden_ok:
@@ -117,7 +125,48 @@ class HttpSource:
                     "need an auditor's token (--token or CUSTODY_TOKEN) unless the operator "
                     "made them public"
                 ) from exc
-            raise
+            # A server error or an unexpected answer for one object: the audit names it and
+            # goes on with the others, as for an object a store cannot read.
+            raise UnreadableObjectError(
+                path, "the object or 404", f"HTTP {exc.code} {exc.reason}"
+            ) from exc
+        except (urllib.error.URLError, HTTPException, OSError) as exc:
+            found = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            raise UnreadableObjectError(path, "an answer", f"no answer: {found}") from exc
+
+
+class _Answer:
+    """A response whose failing read (connection reset, cut short, timed out) raises
+    UnreadableObjectError naming the object, for the audit to report and go on."""
+
+    def __init__(self, path: str, response: IO[bytes]) -> None:
+        self._path = path
+        self._response = response
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            data = self._response.read(size)
+        except (HTTPException, OSError) as exc:
+            raise UnreadableObjectError(
+                self._path, "the whole object", f"a read that failed: {exc!r}"
+            ) from exc
+        # http.client ends a body cut short quietly when read in pieces; what the answer
+        # promised (Content-Length) and did not send tells it from the end.
+        missing = getattr(self._response, "length", None)
+        if not data and size != 0 and missing:
+            raise UnreadableObjectError(
+                self._path, "the whole object", f"an answer cut short, {missing} bytes missing"
+            )
+        return data
+
+    def close(self) -> None:
+        self._response.close()
+
+    def __enter__(self) -> _Answer:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):

@@ -8,10 +8,13 @@ from concurrent.futures import CancelledError
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import BinaryIO
 
 import pytest
 
 from cli.http_source import MAX_PROBED_SLOTS, PROBE_WORKERS, HttpSource
+from custody.audit import ORIGINAL
+from custody.errors import UnreadableObjectError
 
 
 @dataclass
@@ -20,6 +23,8 @@ class Served:
 
     objects: dict[str, bytes] = field(default_factory=dict)
     redirects: dict[str, str] = field(default_factory=dict)  # path -> Location
+    statuses: dict[str, int] = field(default_factory=dict)  # path -> an error status
+    short: dict[str, bytes] = field(default_factory=dict)  # path -> body cut short
     gate: threading.Event = field(default_factory=threading.Event)  # answers wait for it
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     in_flight: int = 0
@@ -42,6 +47,16 @@ def _handler(served: Served) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Location", served.redirects[self.path])
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+                return
+            if self.path in served.statuses:
+                self.send_error(served.statuses[self.path])
+                return
+            if self.path in served.short:  # promises twice the bytes, then hangs up
+                self.send_response(200)
+                self.send_header("Content-Length", str(2 * len(served.short[self.path])))
+                self.end_headers()
+                self.wfile.write(served.short[self.path])
+                self.close_connection = True
                 return
             body = served.objects.get(self.path)
             self.send_response(404 if body is None else 200)
@@ -228,3 +243,74 @@ def test_a_redirect_within_the_origin_keeps_the_token(served: tuple[str, Served]
         "/log/moved-again",
     ]
     assert authorization(state) == ["Bearer secret-token"] * 3
+
+
+def drain(stream: BinaryIO) -> None:
+    while stream.read(4096):
+        pass
+
+
+def test_a_server_error_names_the_object_unreadable_instead_of_ending_the_audit(
+    served: tuple[str, Served],
+) -> None:
+    url, state = served
+    state.gate.set()
+    state.statuses["/log/tile/0/000"] = 503
+    state.objects["/log/tile/0/001"] = b"tile"
+    source = HttpSource(url, None)
+    try:
+        with pytest.raises(UnreadableObjectError) as unreadable:
+            source.read("tile/0/000")
+        assert unreadable.value.key == "/log/tile/0/000"
+        assert "HTTP 503" in unreadable.value.found
+        assert source.read("tile/0/001") == b"tile"  # the next object is asked as before
+    finally:
+        source.close()
+
+
+def test_a_slot_answering_an_error_is_named_and_the_other_slots_still_found(
+    served: tuple[str, Served],
+) -> None:
+    url, state = served
+    state.gate.set()
+    state.statuses["/log/checkpoints/5.tsr.0"] = 500
+    state.objects["/log/checkpoints/5.tsr.2"] = b"second"
+    source = HttpSource(url, None)
+    try:
+        found = source.timestamps(5)
+    finally:
+        source.close()
+    assert [path for path, _ in found] == ["checkpoints/5.tsr.0", "checkpoints/5.tsr.2"]
+    assert isinstance(found[0][1], UnreadableObjectError)
+    assert "HTTP 500" in found[0][1].found
+    assert found[1][1] == b"second"
+
+
+def test_an_original_cut_short_is_unreadable_at_the_read_that_fails(
+    served: tuple[str, Served],
+) -> None:
+    url, state = served
+    state.gate.set()
+    sha256 = "ab" * 32
+    state.short[f"/v1/evidence/{sha256}/content"] = b"x" * 1000
+    source = HttpSource(url, "token")
+    try:
+        stream = source.open_sealed(ORIGINAL, sha256)
+        assert stream is not None
+        with stream, pytest.raises(UnreadableObjectError) as unreadable:
+            drain(stream)
+        assert unreadable.value.key == f"/v1/evidence/{sha256}/content"
+    finally:
+        source.close()
+
+
+def test_a_service_that_is_not_there_is_named_unreadable() -> None:
+    with serve() as (url, _):
+        pass  # the port is free again: nothing listens there now
+    source = HttpSource(url, None)
+    try:
+        with pytest.raises(UnreadableObjectError) as unreadable:
+            source.read("checkpoint")
+        assert unreadable.value.key == "/log/checkpoint"
+    finally:
+        source.close()
