@@ -13,6 +13,7 @@ from concurrent.futures import CancelledError, ThreadPoolExecutor
 from http.client import HTTPException, HTTPMessage
 from typing import IO, BinaryIO, cast
 
+from cli.reading import NamedReading
 from custody.audit import COPY, ORIGINAL, NotVisibleError
 from custody.errors import UnreadableObjectError
 
@@ -135,38 +136,29 @@ class HttpSource:
             raise UnreadableObjectError(path, "an answer", f"no answer: {found}") from exc
 
 
-class _Answer:
-    """A response whose failing read (connection reset, cut short, timed out) raises
+class _Answer(NamedReading):
+    """A response whose failing read (connection reset, timed out) or body cut short raises
     UnreadableObjectError naming the object, for the audit to report and go on."""
 
     def __init__(self, path: str, response: IO[bytes]) -> None:
-        self._path = path
+        stream = cast(BinaryIO, response)
+        super().__init__(stream, path, errors=(HTTPException, OSError), unreadable=_failed_read)
         self._response = response
 
-    def read(self, size: int = -1) -> bytes:
-        try:
-            data = self._response.read(size)
-        except (HTTPException, OSError) as exc:
-            raise UnreadableObjectError(
-                self._path, "the whole object", f"a read that failed: {exc!r}"
-            ) from exc
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size)
         # http.client ends a body cut short quietly when read in pieces; what the answer
         # promised (Content-Length) and did not send tells it from the end.
         missing = getattr(self._response, "length", None)
         if not data and size != 0 and missing:
             raise UnreadableObjectError(
-                self._path, "the whole object", f"an answer cut short, {missing} bytes missing"
+                self._key, "the whole object", f"an answer cut short, {missing} bytes missing"
             )
         return data
 
-    def close(self) -> None:
-        self._response.close()
 
-    def __enter__(self) -> _Answer:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
+def _failed_read(path: str, error: Exception) -> UnreadableObjectError:
+    return UnreadableObjectError(path, "the whole object", f"a read that failed: {error!r}")
 
 
 class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import io
 import threading
 import urllib.parse
 from pathlib import Path
 from typing import BinaryIO, Protocol, cast
 
 from cli.http_source import HttpSource
+from cli.reading import NamedReading
 from custody.audit import COPY, ORIGINAL, SEALED_KINDS, SIDECAR
 from custody.errors import UnreadableObjectError
 from storage import InvalidKeyError, ObjectNotFoundError, ObjectStore, StorageError
@@ -110,37 +110,14 @@ class StoreSource:
             return None
         except (StorageError, OSError) as exc:
             raise _unreadable(key, exc) from exc
-        return cast(BinaryIO, _Reading(stream, key))
+        reading = NamedReading(stream, key, errors=(StorageError, OSError), unreadable=_unreadable)
+        return cast(BinaryIO, reading)
 
     def _list(self, path: str) -> list[str]:
         try:
             return list(self._store.list(self._prefix + path))
         except (StorageError, OSError) as exc:
             raise UnreadableObjectError(path, "a listing of its objects", str(exc)) from exc
-
-
-class _Reading(io.RawIOBase):
-    """A sealed object's stream whose failing reads (a reset connection, an I/O error)
-    raise UnreadableObjectError: the audit names the object and goes on."""
-
-    def __init__(self, stream: BinaryIO, key: str) -> None:
-        super().__init__()
-        self._stream = stream
-        self._key = key
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int | None = -1) -> bytes:
-        try:
-            return self._stream.read(-1 if size is None else size)
-        except (StorageError, OSError) as exc:
-            raise _unreadable(self._key, exc) from exc
-
-    def close(self) -> None:
-        if not self.closed:
-            self._stream.close()
-        super().close()
 
 
 def _unreadable(key: str, error: Exception) -> UnreadableObjectError:
