@@ -32,6 +32,7 @@ Prints, as its last line, one JSON object with:
 
     python bench/log.py [--seconds 10] [--clients 32,128] [--audit-entries 1000000]
                         [--audit-checkpoint-every 256] [--workers N] [--dir DIR]
+                        [--backends embedded,postgres_s3]
 
 The JSON also names the server configuration used: `custody serve --workers`, and the
 log settings in effect (CUSTODY_LOG_BATCH_DELAY_MS and the others, or their defaults).
@@ -231,6 +232,17 @@ def client_levels(text: str) -> list[int]:
     return levels
 
 
+BACKENDS = ("embedded", "postgres_s3")
+
+
+def backend_list(text: str) -> list[str]:
+    chosen = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = sorted(set(chosen) - set(BACKENDS))
+    if not chosen or unknown:
+        raise argparse.ArgumentTypeError(f"expected some of {','.join(BACKENDS)}, not {text!r}")
+    return chosen
+
+
 def headline(runs: list[Run], backend: str) -> dict[str, object]:
     """The figures of the backend's best run (see `best`), under the backend's suffix."""
     run = best(runs)
@@ -272,6 +284,13 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=1, help="custody serve --workers")
     parser.add_argument(
+        "--backends",
+        type=backend_list,
+        default=list(BACKENDS),
+        help="which to load, comma-separated (default embedded,postgres_s3); a backend left out "
+        "has no figures in the JSON",
+    )
+    parser.add_argument(
         "--dir",
         type=Path,
         default=None,
@@ -288,28 +307,34 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="custody-bench-log-", dir=args.dir) as name:
         tmp = Path(name)
         embedded_env = {**base, "CUSTODY_DATA_DIR": str(tmp / "embedded")}
-        embedded = measure(embedded_env, tmp / "embedded", args.clients, args.seconds, args.workers)
-        with postgres_s3_env(tmp) as (extra, s3_pid):
-            env = {**base, "CUSTODY_DATA_DIR": str(tmp / "pg"), **extra}
-            (tmp / "pg").mkdir()
-            pg = measure(env, tmp / "pg", args.clients, args.seconds, args.workers, s3_pid=s3_pid)
+        runs: dict[str, list[Run]] = {}
+        if "embedded" in args.backends:
+            runs["embedded"] = measure(
+                embedded_env, tmp / "embedded", args.clients, args.seconds, args.workers
+            )
+        if "postgres_s3" in args.backends:
+            with postgres_s3_env(tmp) as (extra, s3_pid):
+                env = {**base, "CUSTODY_DATA_DIR": str(tmp / "pg"), **extra}
+                (tmp / "pg").mkdir()
+                runs["postgres_s3"] = measure(
+                    env, tmp / "pg", args.clients, args.seconds, args.workers, s3_pid=s3_pid
+                )
         audit = audit_rates(args.audit_entries, args.audit_checkpoint_every, tmp)
     ceiling = python_ceiling()
-    kept = [best(embedded), best(pg)]
+    kept = [best(backend_runs) for backend_runs in runs.values()]
+    every = [run for backend_runs in runs.values() for run in backend_runs]
     result = {
         "seconds_per_run": args.seconds,
         "clients": args.clients,
         "server": server_config(args.workers, base),
         "data_under": str(args.dir or tempfile.gettempdir()),
         "machine_cores": os.cpu_count(),
-        **headline(embedded, "embedded"),
-        **headline(pg, "postgres_s3"),
-        "errors": sum(run.load.errors for run in embedded + pg),
+        **{k: v for backend, rs in runs.items() for k, v in headline(rs, backend).items()},
+        "errors": sum(run.load.errors for run in every),
         "receipt_latency_p99_ms": round(
             p99([t for run in kept for t in run.load.latencies]) * 1000, 1
         ),
-        "runs_embedded": [run.summary() for run in embedded],
-        "runs_postgres_s3": [run.summary() for run in pg],
+        **{f"runs_{backend}": [run.summary() for run in rs] for backend, rs in runs.items()},
         **audit,
         "python_append_ceiling_per_s": round(ceiling, 1),
     }
