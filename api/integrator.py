@@ -14,11 +14,12 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Engine, or_, update
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from api.database import read_scope, session_scope
 from api.ids import new_id
@@ -31,6 +32,10 @@ from custody.note import Signer, Verifier
 from custody.tiles import Integration, bundle_path, integrate, tile_path
 
 log = logging.getLogger("custody.integrator")
+
+# Tiles and bundles a round writes at once: one per level of the tree that changed, and
+# the level-0 tiles and bundles a large batch completes.
+OBJECT_WRITERS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +83,7 @@ class Integrator:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._writers: ThreadPoolExecutor | None = None  # made on the first round that needs it
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="custody-integrator", daemon=True)
@@ -95,6 +101,7 @@ class Integrator:
         thread = self._thread
         if thread is None:
             self._release()
+            self._close_writers()
             return
         thread.join(timeout)
         if thread.is_alive():
@@ -110,13 +117,23 @@ class Integrator:
         return self._size is not None
 
     def notify(self) -> None:
-        """A new entry was appended in this process: look now rather than at the next poll."""
-        self._wake.set()
+        """A new entry was appended in this process: look now rather than at the next poll.
+
+        Only while this process holds the lease: another's looking would find it held."""
+        if self._size is not None:
+            self._wake.set()
+
+    def _close_writers(self) -> None:
+        """End the writer threads; every round waits for its writes, so none is in flight."""
+        writers, self._writers = self._writers, None
+        if writers is not None:
+            writers.shutdown(wait=False)
 
     def _run(self) -> None:
         try:
             self._integrate_until_stopped()
         finally:
+            self._close_writers()
             try:
                 self._release()
             except Exception:  # the lease then expires on its own
@@ -179,7 +196,7 @@ class Integrator:
         )
         self._write_objects(result)
         signed = self._sign(result.new_size, result.root)
-        if not self._renew():
+        if not self._hold():
             raise RuntimeError("lost the integrator lease before publishing")
         self._log.write(checkpoint_key(result.new_size), signed, retain_until=self._retain())
         self._write_latest(signed)
@@ -194,24 +211,39 @@ class Integrator:
         and another integrator may have taken over and published a larger size since: this
         one would then roll `checkpoint` back. What we archived stays, and is consistent.
         """
-        if not self._renew():
+        if not self._hold():
             raise RuntimeError("lost the integrator lease before replacing the checkpoint")
         self._log.write_mutable(CHECKPOINT, signed)
 
     def _write_objects(self, result: Integration) -> None:
+        """Write the round's tiles and entry bundles side by side, and wait for every one.
+
+        They depend on nothing but the checkpoint written after them, so there is no order
+        among them to keep; each is made durable on its own (an fsync on a local disk, a
+        request to S3), and one after another those waits were most of a round. Every write
+        ends, or fails, before this returns: the checkpoint covers only durable tiles, and no
+        write of a failed round runs on into the next.
+        """
         retain = self._retain()
-        for bundle, data in result.bundles.items():
-            path = bundle_path(bundle)
-            if bundle.width == 256:
-                self._log.write(path, data, retain_until=retain)
-            else:
-                self._log.write_mutable(path, data)
-        for tile, data in result.tiles.items():
-            path = tile_path(tile)
-            if tile.width == 256:
-                self._log.write(path, data, retain_until=retain)
-            else:
-                self._log.write_mutable(path, data)
+        writes = [(bundle_path(b), data, b.width == 256) for b, data in result.bundles.items()]
+        writes += [(tile_path(t), data, t.width == 256) for t, data in result.tiles.items()]
+        if len(writes) == 1:
+            self._write_object(*writes[0], retain)
+            return
+        if self._writers is None:
+            self._writers = ThreadPoolExecutor(
+                max_workers=OBJECT_WRITERS, thread_name_prefix="custody-integrator-write"
+            )
+        futures = [self._writers.submit(self._write_object, *write, retain) for write in writes]
+        errors = [error for future in futures if (error := future.exception()) is not None]
+        if errors:
+            raise errors[0]
+
+    def _write_object(self, path: str, data: bytes, full: bool, retain: datetime) -> None:
+        if full:
+            self._log.write(path, data, retain_until=retain)
+        else:
+            self._log.write_mutable(path, data)
 
     def _sign(self, size: int, root: bytes) -> bytes:
         return sign_checkpoint(Checkpoint(self._origin, size, root), self._signer)
@@ -248,15 +280,28 @@ class Integrator:
         return size
 
     def _record(self, size: int, root: bytes) -> None:
-        """Index a published checkpoint, and ask for its timestamps in the same transaction."""
+        """Index a published checkpoint, and ask for its timestamps, in one transaction that
+        also renews the lease: while entries keep coming, the only write of a round."""
         now = self._clock()
         with session_scope(self._engine) as session:
+            renewed = self._renewal(session, col(LogState.lease_holder) == self._holder, now)
             session.execute(
                 update(LogState)
                 .where(col(LogState.id) == 1, col(LogState.size) < size)
                 .values(size=size, root=root.hex(), updated_at=now)
             )
             record_pending(session, size, self._timestamp_targets, now)
+        self._renewed_at = now if renewed else None
+
+    def _hold(self) -> bool:
+        """Whether we hold the lease now: renewed within a third of its term (so nobody can
+        take it for two thirds of a term yet), or else renewed in the database now.
+
+        Checked before each checkpoint write. A write that stalls past the lease (a hung
+        store) is followed by a stale renewal, so the database is asked, and a holder that
+        lost the lease meanwhile does not write the next object.
+        """
+        return self._renewed_lately() or self._renew()
 
     def _renewed_lately(self) -> bool:
         """Whether we renewed the lease within a third of its term.
@@ -270,9 +315,24 @@ class Integrator:
         return self._clock() - self._renewed_at < timedelta(seconds=self._config.lease / 3)
 
     def _acquire(self) -> bool:
-        """Renew our lease, or take a free or expired one and forget the size we knew."""
-        if self._renew():
-            return True
+        """Renew our lease, or take a free or expired one and forget the size we knew.
+
+        The lease is read first: a process that does not hold it, asking every poll, would
+        otherwise take the database's write lock twice a poll (on SQLite, the one writer
+        every ingest queues behind) to change nothing. The writes check it again.
+        """
+        with read_scope(self._engine) as session:
+            lease = session.exec(
+                select(LogState.lease_holder, LogState.lease_expires_at).where(
+                    col(LogState.id) == 1
+                )
+            ).one()
+        holder, expires = lease
+        if holder == self._holder:
+            if self._renew():
+                return True
+        elif holder is not None and expires is not None and expires >= self._clock():
+            return False  # held, and not expired: nothing to write
         if not self._take():
             return False
         # Another integrator may have held the lease since we last did and published past the
@@ -291,16 +351,23 @@ class Integrator:
 
     def _update_lease(self, condition: ColumnElement[bool]) -> bool:
         now = self._clock()
-        expires = now + timedelta(seconds=self._config.lease)
         with session_scope(self._engine) as session:
-            result = session.execute(
-                update(LogState)
-                .where(col(LogState.id) == 1, condition)
-                .values(lease_holder=self._holder, lease_expires_at=expires)
-            )
-        held = bool(result.rowcount)  # type: ignore[attr-defined]
+            held = self._renewal(session, condition, now)
         self._renewed_at = now if held else None
         return held
+
+    def _renewal(self, session: Session, condition: ColumnElement[bool], now: datetime) -> bool:
+        """Take or extend the lease in `session`'s transaction if `condition` holds; whether
+        it did. `now` is read before the transaction: the term is counted from then."""
+        result = session.execute(
+            update(LogState)
+            .where(col(LogState.id) == 1, condition)
+            .values(
+                lease_holder=self._holder,
+                lease_expires_at=now + timedelta(seconds=self._config.lease),
+            )
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def _release(self) -> None:
         self._renewed_at = None

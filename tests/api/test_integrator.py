@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, event
 from sqlmodel import col, select
 
 from api.database import build_engine, migrate, session_scope
@@ -34,7 +34,14 @@ from custody.events import Subject, ingested
 from custody.merkle import leaf_hash, root_from_leaf_hashes
 from custody.note import generate_signer
 from custody.receipt import parse_receipt, verify_receipt
-from storage import LockInfo, ObjectExistsError, ObjectInfo, ObjectStore, PutResult
+from storage import (
+    LockInfo,
+    ObjectExistsError,
+    ObjectInfo,
+    ObjectStore,
+    PutResult,
+    StorageError,
+)
 from storage.memory import MemoryObjectStore
 from tests.e2e.servers import throwaway_database
 
@@ -82,7 +89,9 @@ class RecordingStore:
     """An object store that records every write and can die at one of them.
 
     `crash_if(n, key)` is asked before the n-th put (from 0); when it says yes, the process
-    "dies" before the write, or just after it lands if `crash_after`.
+    "dies" before the write, or just after it lands if `crash_after`. A dead process writes
+    nothing more (the integrator writes a round's tiles side by side: the others of that
+    round then fail too) until `restart`.
     """
 
     def __init__(self, inner: ObjectStore) -> None:
@@ -92,6 +101,13 @@ class RecordingStore:
         self.crash_if: Callable[[int, str], bool] = lambda _n, _key: False
         self.crash_after = False
         self.on_put: Callable[[str], None] = lambda _key: None
+        self.dead = False
+        self._lock = threading.Lock()
+
+    def restart(self) -> None:
+        """A new process: it writes again, and no longer crashes."""
+        self.crash_if = lambda _n, _key: False
+        self.dead = False
 
     @property
     def supports_lock(self) -> bool:
@@ -108,8 +124,12 @@ class RecordingStore:
         mutable: bool = False,
     ) -> PutResult:
         data = source.read()
-        crash = self.crash_if(self.attempts, key)
-        self.attempts += 1
+        with self._lock:
+            if self.dead:
+                raise SimulatedCrashError(f"dead before writing {key}")
+            crash = self.crash_if(self.attempts, key)
+            self.attempts += 1
+            self.dead = crash
         if crash and not self.crash_after:
             raise SimulatedCrashError(f"died before writing {key}")
         self.on_put(key)
@@ -327,7 +347,7 @@ def run_until_crash(scenario: Scenario) -> int:
 
 def restart_and_finish(scenario: Scenario, appended: int) -> None:
     """A new process after the lease of the dead one expired: integrate everything."""
-    scenario.store.crash_if = lambda _n, _key: False
+    scenario.store.restart()
     scenario.clock.advance(LEASE + 1)
     integrator = new_integrator(scenario.engine, scenario.store, scenario.clock)
     drain(integrator)
@@ -390,7 +410,7 @@ def test_after_a_crash_between_archive_and_checkpoint_the_archive_is_republished
     assert appended == 2
     assert open_checkpoint(read(scenario.store, PREFIX + "checkpoint"), VERIFIER).size == 1
 
-    scenario.store.crash_if = lambda _n, _key: False
+    scenario.store.restart()
     scenario.clock.advance(LEASE + 1)
     integrator = new_integrator(engine, scenario.store, scenario.clock)
     assert integrator.step() is False  # recovers, and nothing is pending past 121
@@ -608,6 +628,94 @@ def test_a_holder_renews_in_the_database_only_once_a_third_of_the_lease_has_pass
     assert pair.first.step() is False
     assert lease_expiry(pair.engine) == pair.clock.now + timedelta(seconds=LEASE)
     assert_log_sound(pair.engine, pair.store, [], size=15)
+
+
+def database_writes(engine: Engine) -> list[list[str]]:
+    """Each transaction that wrote, as the list of its writing statements (from now on)."""
+    writes: list[list[str]] = []
+    pending: dict[int, list[str]] = {}
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def statement(conn: Connection, _cursor: object, sql: str, *_args: object) -> None:
+        if sql.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+            pending.setdefault(id(conn), []).append(" ".join(sql.split()[:3]))
+
+    @event.listens_for(engine, "commit")
+    def commit(conn: Connection) -> None:
+        if id(conn) in pending:
+            writes.append(pending.pop(id(conn)))
+
+    return writes
+
+
+def test_a_process_without_the_lease_looks_at_it_without_writing(pair: Pair) -> None:
+    """On SQLite every write queues behind the ingests' group commits for the one writer
+    lock; a process asking for a held lease each poll must not take it to change nothing."""
+    append(pair.engine, 10)
+    drain(pair.first)
+    writes = database_writes(pair.engine)
+    for _ in range(3):
+        assert pair.second.step() is False
+    assert writes == []
+    pair.clock.advance(LEASE + 1)  # expired: now it takes it
+    assert pair.second.step() is False  # nothing pending
+    assert lease_holder(pair.engine) is not None
+    assert writes, "the expired lease was not taken"
+
+
+def test_a_round_under_a_fresh_lease_writes_the_database_once(pair: Pair) -> None:
+    """Its index row, its timestamp rows and the lease's renewal in one transaction."""
+    append(pair.engine, 10)
+    drain(pair.first)
+    append(pair.engine, 10)
+    writes = database_writes(pair.engine)
+    assert pair.first.step() is True
+    assert len(writes) == 1, writes
+    assert lease_expiry(pair.engine) == pair.clock.now + timedelta(seconds=LEASE)
+    assert_log_sound(pair.engine, pair.store, [], size=20)
+
+
+def test_a_round_writes_its_tiles_and_bundles_side_by_side(engine: Engine) -> None:
+    """Each waits on its own durability (an fsync, an S3 request): one after another,
+    those waits were most of a round."""
+    store = RecordingStore(MemoryObjectStore())
+    together = threading.Barrier(2, timeout=10)
+
+    def meet(key: str) -> None:
+        if "/tile/" in key:
+            together.wait()  # broken (and the round failed) if the other never comes
+
+    store.on_put = meet
+    append(engine, 10)  # the entry bundle and the level-0 tile, both partial
+    integrator = new_integrator(engine, store, FakeClock())
+    assert integrator.step() is True
+    integrator.stop()
+    assert_log_sound(engine, store, [], size=10)
+
+
+def test_a_round_with_a_failed_write_ends_after_its_other_writes(engine: Engine) -> None:
+    """No write of a failed round runs on into the next one."""
+    store = RecordingStore(MemoryObjectStore())
+    slow_done = threading.Event()
+
+    def fail_one(key: str) -> None:
+        if "/tile/entries/" in key:
+            raise StorageError("the disk is full")
+        if "/tile/0/" in key:
+            time.sleep(0.3)
+            slow_done.set()
+
+    store.on_put = fail_one
+    append(engine, 10)
+    integrator = new_integrator(engine, store, FakeClock())
+    with pytest.raises(StorageError, match="disk is full"):
+        integrator.step()
+    assert slow_done.is_set(), "the round ended with a write still in flight"
+    assert not any("checkpoints/10" in put.key for put in store.puts)
+    store.on_put = lambda _key: None
+    drain(integrator)
+    integrator.stop()
+    assert_log_sound(engine, store, [], size=10)
 
 
 def test_the_thread_integrates_and_releases_the_lease_on_stop(engine: Engine) -> None:
