@@ -8,8 +8,9 @@ A user who may not see a case or an item gets 404, exactly as if it did not exis
 
 from __future__ import annotations
 
-import hashlib
+import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +27,7 @@ from api.problems import Problem, not_found, problem_type
 from api.sequencer import append_event
 from api.tables import AccessPurpose, Case, CaseMember, Evidence, Ingest, LogEvent, SharingCopy
 from custody.events import Access, Subject, accessed, encode_entry
+from custody.purpose import PURPOSE_KEY_BYTES, commit_purpose
 
 ADMIN, LAWYER, FIELD, AUDITOR = "admin", "lawyer", "field", "auditor"
 READERS = frozenset({ADMIN, LAWYER})  # may read originals, copies and metadata of their cases
@@ -182,37 +184,47 @@ class AccessService:
                 f"State the purpose in at most {MAX_PURPOSE} characters.",
                 type_=problem_type("purpose-too-long"),
             )
-        digest = hashlib.sha256(purpose.encode()).hexdigest() if purpose else None
+        key = secrets.token_bytes(PURPOSE_KEY_BYTES) if purpose else None
+        commitment = commit_purpose(purpose, key) if purpose and key else None
         event = accessed(
             event_id=new_id("e"),
             time=now,
             actor=principal.pseudonym,
             case=case_id,
             subject=subject,
-            access=Access(kind, digest),
+            access=Access(kind, commitment),
         )
 
         entry = encode_entry(event)
 
         def run(session: Session) -> int:
             index = append_event(session, event, now=now, entry=entry)
-            if purpose:
-                session.add(AccessPurpose(event_id=event.id, purpose=purpose))
+            if purpose and key:
+                session.add(
+                    AccessPurpose(event_id=event.id, purpose=purpose, purpose_key=key.hex())
+                )
             return index
 
         return self._appender.submit(run)
 
-    def purposes(self, event_ids: Iterable[str]) -> dict[str, str]:
+    def purposes(self, event_ids: Iterable[str]) -> dict[str, StatedPurpose]:
+        """The stated purposes of these reads, with the keys that open their commitments."""
         ids = list(event_ids)
         if not ids:
             return {}
         with read_scope(self._engine) as session:
             rows = session.exec(
-                select(AccessPurpose.event_id, AccessPurpose.purpose).where(
-                    col(AccessPurpose.event_id).in_(ids)
-                )
+                select(
+                    AccessPurpose.event_id, AccessPurpose.purpose, AccessPurpose.purpose_key
+                ).where(col(AccessPurpose.event_id).in_(ids))
             ).all()
-        return dict(rows)
+        return {event_id: StatedPurpose(text, key) for event_id, text, key in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class StatedPurpose:
+    text: str
+    key: str | None  # hex; None for a read logged with the plain SHA-256 of the text
 
 
 _INGESTS: Table = Ingest.__table__  # type: ignore[attr-defined]

@@ -47,6 +47,7 @@ from custody.bundle.writer import BagWriter
 from custody.errors import BundleError
 from custody.events import Export, decode_entry, exported, format_time
 from custody.note import format_vkey
+from custody.purpose import commit_purpose
 from custody.receipt import parse_receipt
 from storage import ObjectStore
 
@@ -144,7 +145,7 @@ class Bundler:
     def _log_export(self, request: ExportRequest, manifest_sha256: str) -> int:
         """Append one `exported` entry per exhibit, in one transaction; the last index."""
         now = self._clock()
-        purpose = hashlib.sha256(request.purpose.encode("utf-8")).hexdigest()
+        purpose = commit_purpose(request.purpose, bytes.fromhex(request.purpose_key))
         events = [
             exported(
                 event_id=new_id("e"),
@@ -272,6 +273,7 @@ class Bundler:
             case_title=request.case_title,
             organisation=self._config.organisation,
             purpose=request.purpose,
+            purpose_key=request.purpose_key,
             created=format_time(request.created_at),
             log_origin=self._config.log_origin,
             checkpoint=size,

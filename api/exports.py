@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from custody.bundle.model import ORIGINAL, SHARING_COPY
 from custody.errors import BundleError
 from custody.events import Subject
 from custody.media import extension_for
+from custody.purpose import PURPOSE_KEY_BYTES
 
 log = logging.getLogger("custody.exports")
 BUILDING, READY, FAILED = "building", "ready", "failed"
@@ -72,6 +74,7 @@ class ExportRequest:
     case_title: str
     actor: str  # pseudonym
     purpose: str
+    purpose_key: str  # hex (custody.purpose): the `exported` entries commit to the purpose with it
     items: tuple[Item, ...]
     created_at: datetime
 
@@ -114,6 +117,7 @@ class ExportService:
             created_by=principal.user_id,
             actor=principal.pseudonym,
             purpose=purpose,
+            purpose_key=secrets.token_hex(PURPOSE_KEY_BYTES),
             items_json=json.dumps(hashes),
             status=BUILDING,
             created_at=now,
@@ -122,7 +126,14 @@ class ExportService:
         with session_scope(self._engine) as session:
             session.add(job)
         request = ExportRequest(
-            job.id, case_id, case.title, principal.pseudonym, purpose, resolved, now
+            job.id,
+            case_id,
+            case.title,
+            principal.pseudonym,
+            purpose,
+            job.purpose_key,
+            resolved,
+            now,
         )
         self._pool.submit(self._run, build, request)
         return job
@@ -205,7 +216,14 @@ class ExportService:
             raise BundleError(f"case {job.case_id} no longer exists")
         items = self._resolve(job.case_id, json.loads(job.items_json))
         return ExportRequest(
-            job.id, job.case_id, case.title, job.actor, job.purpose, items, job.created_at
+            job.id,
+            job.case_id,
+            case.title,
+            job.actor,
+            job.purpose,
+            job.purpose_key,
+            items,
+            job.created_at,
         )
 
     def job(self, principal: Principal, export_id: str, *, now: datetime) -> ExportJob:

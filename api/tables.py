@@ -211,12 +211,14 @@ class CaseMember(SQLModel, table=True):
 
 
 class AccessPurpose(SQLModel, table=True):
-    """The stated purpose of a read; the `accessed` entry carries only its SHA-256."""
+    """The stated purpose of a read and its key; the `accessed` entry carries only the
+    keyed hash of the text (custody.purpose). No key: recorded before keys, a plain SHA-256."""
 
     __tablename__ = "access_purposes"
 
     event_id: str = Field(primary_key=True, max_length=64)
     purpose: str = Field(max_length=1000)
+    purpose_key: str | None = Field(default=None, max_length=64)  # hex
 
 
 class ExportJob(SQLModel, table=True):
@@ -229,6 +231,7 @@ class ExportJob(SQLModel, table=True):
     created_by: str = Field(foreign_key="users.id", max_length=64)
     actor: str = Field(max_length=64)  # the creator's pseudonym, as the log names them
     purpose: str = Field(max_length=1000)
+    purpose_key: str = Field(max_length=64)  # hex; the `exported` entries commit with it
     items_json: str = Field(description="the requested SHA-256s, in exhibit order")
     status: str = Field(max_length=16, index=True)  # building, ready or failed
     error: str | None = Field(default=None, max_length=2000)

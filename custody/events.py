@@ -87,30 +87,31 @@ class Derivation:
 
 @dataclass(frozen=True, slots=True)
 class Access:
-    """What was read, and a commitment to why: the SHA-256 of the stated purpose (its text,
-    which may name people, stays in the database)."""
+    """What was read, and a commitment to why: the keyed hash of the stated purpose (see
+    custody.purpose; its text, which may name people, and its key stay in the database)."""
 
     kind: str  # one of ACCESS_KINDS
-    purpose_sha256: str | None = None
+    purpose_hmac_sha256: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind}
-        if self.purpose_sha256 is not None:
-            out["purpose_sha256"] = self.purpose_sha256
+        if self.purpose_hmac_sha256 is not None:
+            out["purpose_hmac_sha256"] = self.purpose_hmac_sha256
         return out
 
 
 @dataclass(frozen=True, slots=True)
 class Export:
     """An item went into an exhibit bundle: which export, as which exhibit, the bag's payload
-    manifest (so the bag is bound to the log), and a commitment to the stated purpose (its
-    text, which names the recipient, stays in the database and the bag)."""
+    manifest (so the bag is bound to the log), and a commitment to the stated purpose (see
+    custody.purpose; its text, which names the recipient, and its key stay in the database
+    and the bag)."""
 
     id: str
     exhibit: int  # the item's exhibit number in the bag
     exhibits: int  # how many exhibits the bag holds
     manifest_sha256: str  # SHA-256 of the bag's manifest-sha256.txt
-    purpose_sha256: str
+    purpose_hmac_sha256: str
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -118,7 +119,7 @@ class Export:
             "exhibit": self.exhibit,
             "exhibits": self.exhibits,
             "manifest_sha256": self.manifest_sha256,
-            "purpose_sha256": self.purpose_sha256,
+            "purpose_hmac_sha256": self.purpose_hmac_sha256,
         }
 
 
@@ -324,7 +325,7 @@ def _validate_export(export: Export) -> None:
         raise EventError(f"export id {export.id!r} is not an opaque id")
     if not 1 <= export.exhibit <= export.exhibits:
         raise EventError(f"exhibit {export.exhibit} is not in [1, {export.exhibits}]")
-    for value in (export.manifest_sha256, export.purpose_sha256):
+    for value in (export.manifest_sha256, export.purpose_hmac_sha256):
         if not _SHA256.fullmatch(value):
             raise EventError("export hashes must be 64 lowercase hex digits")
 
@@ -332,8 +333,9 @@ def _validate_export(export: Export) -> None:
 def _validate_access(access: Access) -> None:
     if access.kind not in ACCESS_KINDS:
         raise EventError(f"access kind {access.kind!r} is not one of {sorted(ACCESS_KINDS)}")
-    if access.purpose_sha256 is not None and not _SHA256.fullmatch(access.purpose_sha256):
-        raise EventError("purpose sha256 must be 64 lowercase hex digits")
+    purpose = access.purpose_hmac_sha256
+    if purpose is not None and not _SHA256.fullmatch(purpose):
+        raise EventError("purpose HMAC-SHA256 must be 64 lowercase hex digits")
 
 
 # Removed-field names are format vocabulary ("APP1 Exif", "ID3:TPE1", "docProps/core.xml"):

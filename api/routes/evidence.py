@@ -51,6 +51,11 @@ class CustodyEventOut(BaseModel):
     purpose: str | None = Field(
         description="for reads: the stated purpose (to lawyers and admins of the event's case only)"
     )
+    purpose_key: str | None = Field(
+        description="for reads with a purpose, shown with it: the hex key under which the "
+        "entry's purpose_hmac_sha256 is the HMAC-SHA256 of the purpose's UTF-8 text, so that "
+        "the entry can be shown to commit to it; null for an entry with a plain purpose_sha256"
+    )
     entry: dict[str, Any] = Field(description="the log entry as logged")
 
 
@@ -286,6 +291,7 @@ def _custody(context: AppContext, principal: Principal, sha256: str) -> list[Cus
     history = []
     for event in events:
         entry = decode_entry(event.entry)
+        stated = purposes.get(event.event_id)
         history.append(
             CustodyEventOut(
                 type=event.type,
@@ -296,7 +302,8 @@ def _custody(context: AppContext, principal: Principal, sha256: str) -> list[Cus
                 case_id=event.case_id,
                 sha256=event.subject_sha256,
                 access=entry.get("access", {}).get("kind"),
-                purpose=purposes.get(event.event_id),
+                purpose=stated.text if stated else None,
+                purpose_key=stated.key if stated else None,
                 entry=entry,
             )
         )

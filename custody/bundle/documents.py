@@ -123,8 +123,14 @@ _READS = {
 
 def _accessed(entry: Mapping[str, Any], record: ExhibitRecord, _export: str) -> str:
     template = _READS.get(str(_field(entry, "access", "kind")), "{noun} was read")
-    purpose = _field(entry, "access", "purpose_sha256")
-    why = f"stated purpose recorded, its SHA-256 {purpose}" if purpose else "no stated purpose"
+    keyed = _field(entry, "access", "purpose_hmac_sha256")
+    plain = _field(entry, "access", "purpose_sha256")
+    if keyed:
+        why = f"stated purpose recorded, its keyed hash (HMAC-SHA256) {keyed}"
+    elif plain:
+        why = f"stated purpose recorded, its SHA-256 {plain}"
+    else:
+        why = "no stated purpose"
     return f"{template.format(noun=_noun(entry, record))} ({why})"
 
 

@@ -146,6 +146,9 @@ class BundleInfo:
     case_title: str
     organisation: str
     purpose: str
+    # Hex key under which the `exported` entries commit to `purpose` (custody.purpose);
+    # None in bags made before keyed commitments, whose entries hold a plain SHA-256.
+    purpose_key: str | None
     created: str  # RFC 3339, the server's clock when the bag was made
     log_origin: str
     checkpoint: int  # the size of the checkpoint every entry is proven against
@@ -161,6 +164,7 @@ class BundleInfo:
             "case_title": self.case_title,
             "organisation": self.organisation,
             "purpose": self.purpose,
+            **({"purpose_key": self.purpose_key} if self.purpose_key is not None else {}),
             "created": self.created,
             "log": {"origin": self.log_origin, "checkpoint": self.checkpoint},
             "manifest_sha256": self.manifest_sha256,
@@ -189,6 +193,7 @@ class BundleInfo:
             case_title=_field(value, "case_title", str),
             organisation=_field(value, "organisation", str),
             purpose=_field(value, "purpose", str),
+            purpose_key=_optional_field(value, "purpose_key", str),
             created=_field(value, "created", str),
             log_origin=_field(log, "origin", str),
             checkpoint=_int(log, "checkpoint"),
@@ -219,6 +224,11 @@ def _field(value: Any, name: str, kind: type) -> Any:
     if not isinstance(value, dict) or not isinstance(value.get(name), kind):
         raise BundleError(f"field {name!r} is missing or not a {kind.__name__}")
     return value[name]
+
+
+def _optional_field(value: Any, name: str, kind: type) -> Any:
+    """The field, or None where the object has none (a bag of an earlier version)."""
+    return None if isinstance(value, dict) and name not in value else _field(value, name, kind)
 
 
 def _int(value: Any, name: str) -> int:

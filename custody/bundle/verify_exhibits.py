@@ -31,6 +31,7 @@ from custody.bundle.verify_report import ExhibitSummary, Findings, TokenTrust
 from custody.bundle.verify_timestamps import collection_time
 from custody.errors import BundleError, ConsistencyProofError
 from custody.merkle import verify_consistency
+from custody.purpose import purpose_opens
 
 _RECORDS = "custody/exhibits/"
 
@@ -193,11 +194,26 @@ def _check_export(
         "exhibit": record.number,
         "exhibits": ctx.info.exhibits,
         "manifest_sha256": hashlib.sha256(manifest).hexdigest(),
-        "purpose_sha256": hashlib.sha256(ctx.info.purpose.encode("utf-8")).hexdigest(),
     }
     for name, value in wanted.items():
         if export.get(name) != value:
             ctx.findings.fail(receipt_path(index), "export", f"{name} {value}", export.get(name))
+    if not purpose_opens(export, ctx.info.purpose, _key(ctx.info.purpose_key)):
+        committed = export.get("purpose_hmac_sha256", export.get("purpose_sha256"))
+        ctx.findings.fail(
+            receipt_path(index),
+            "export",
+            f"a commitment to the purpose {ctx.info.purpose!r}"
+            + (" under the bag's purpose_key" if "purpose_hmac_sha256" in export else ""),
+            committed,
+        )
+
+
+def _key(hex_key: str | None) -> bytes | None:
+    try:
+        return bytes.fromhex(hex_key) if hex_key is not None else None
+    except ValueError:  # a malformed key opens nothing: the check above then fails
+        return None
 
 
 def _check_derivation(

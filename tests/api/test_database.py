@@ -299,3 +299,45 @@ def test_copies_become_a_row_per_derived_entry_and_the_rows_dropped_before_come_
     migrate(engine)
     assert _copy_rows(engine) == [(COPY, "c_a", 5, "u_a"), (COPY, "c_b", 9, "u_b")]
     engine.dispose()
+
+
+def _purpose_keys(engine: Engine) -> tuple[dict[str, str | None], dict[str, str | None]]:
+    with engine.connect() as connection:
+        reads = connection.execute(text("SELECT event_id, purpose_key FROM access_purposes"))
+        exports = connection.execute(text("SELECT id, purpose_key FROM exports"))
+        return dict(reads.all()), dict(exports.all())  # type: ignore[arg-type]
+
+
+def test_purpose_keys_are_added_and_every_export_gets_one(url: str) -> None:
+    """Reads logged before keep no key (their entries hold a plain SHA-256); an export still
+    to be logged (an interrupted build, resumed after the upgrade) needs one."""
+    engine = build_engine(url)
+    _migrate_to(engine, "0007")
+    with session_scope(engine) as session:
+        session.add(User(id="u_a", name="A", role="lawyer", created_at=NOW, pseudonym="pu_a"))
+        session.flush()
+        session.add(Case(id="c_a", title="c", created_by="u_a", created_at=NOW))
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO access_purposes (event_id, purpose) VALUES ('e_1', 'hearing')")
+        )
+        for export_id in ("x_1", "x_2"):
+            connection.execute(
+                text(
+                    "INSERT INTO exports (id, case_id, created_by, actor, purpose, items_json, "
+                    "status, created_at, updated_at) VALUES (:id, 'c_a', 'u_a', 'pu_a', "
+                    "'for the court', '[]', 'building', :now, :now)"
+                ),
+                {"id": export_id, "now": NOW},
+            )
+    migrate(engine)
+    reads, exports = _purpose_keys(engine)
+    assert reads == {"e_1": None}
+    assert set(exports) == {"x_1", "x_2"}
+    keys = list(exports.values())
+    assert all(key is not None and len(bytes.fromhex(key)) == 32 for key in keys)
+    assert keys[0] != keys[1]
+    _migrate_to(engine, "0007", down=True)
+    migrate(engine)
+    assert _purpose_keys(engine)[0] == {"e_1": None}
+    engine.dispose()

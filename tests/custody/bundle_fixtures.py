@@ -70,6 +70,7 @@ from custody.merkle import consistency_proof, inclusion_proof, leaf_hash, root_f
 from custody.metadata.copies import PROFILE_VERSION, tool_version
 from custody.metadata.jpeg import JpegStripper
 from custody.note import Signer, format_vkey, generate_signer
+from custody.purpose import commit_purpose
 from custody.receipt import Receipt, format_receipt
 from custody.tsp import (
     DEFAULT_POLICY,
@@ -84,6 +85,7 @@ ORIGIN = "custody.example.org"
 CASE = "case-7"
 EXPORT_ID = "x-0001"
 PURPOSE = "Submission to the district court, case 12-345; counsel for the defence."
+PURPOSE_KEY = "5e" * 32  # hex: the key the bag's `exported` entries commit to PURPOSE under
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 PENDING_TSA = "tsa.partner.example"
 PHOTO, COPY, STATEMENT = "photo", "photo-copy", "statement"
@@ -233,7 +235,7 @@ def _history(log: _Log, items: dict[str, _Item]) -> tuple[dict[str, list[int]], 
     photo, copy, statement = items[PHOTO], items[COPY], items[STATEMENT]
     origin = copy.copy_of
     assert origin is not None
-    purpose = hashlib.sha256(b"review before the hearing").hexdigest()
+    purpose = commit_purpose("review before the hearing", b"\x07" * 32)
 
     def at(minutes: int) -> dict[str, Any]:
         return {"event_id": f"e-{minutes:04d}", "time": START + timedelta(minutes=minutes)}
@@ -290,10 +292,13 @@ def make_bag(
     pending: bool = False,
     purpose: str = PURPOSE,
     forge_content: bool = False,
+    plain_purpose: bool = False,
 ) -> Path:
     """Write a bag of `exhibits` (and `large`, a file, as the last exhibit) to
     `directory/<root>.zip`, as the service would; return the zip's path. `forge_content`
-    logs a wrong content digest for the copy (as a broken stripper would)."""
+    logs a wrong content digest for the copy (as a broken stripper would); `plain_purpose`
+    makes the bag of a service from before keyed purpose commitments (the entries hold the
+    purpose's plain SHA-256, bundle.json no key)."""
     keys = keys or BagKeys.generate()
     items = _items(large, forge_content=forge_content)
     chosen = [items[key] for key in exhibits] + ([items["large"]] if large else [])
@@ -314,7 +319,8 @@ def make_bag(
                     "sha512"
                 ]
         manifest_sha256 = hashlib.sha256(writer.payload_manifests()).hexdigest()
-        _log_exports(log, chosen, about, manifest_sha256, purpose)
+        purpose_key = None if plain_purpose else PURPOSE_KEY
+        _log_exports(log, chosen, about, manifest_sha256, purpose, purpose_key)
         records = [
             _record(n, item, names[item.key], sha512s[item.key], about, collected, log)
             for n, item in enumerate(chosen, 1)
@@ -325,6 +331,7 @@ def make_bag(
             case_title="W. v. State",
             organisation="Legal Aid Test",
             purpose=purpose,
+            purpose_key=purpose_key,
             created=format_time(START + timedelta(hours=2)),
             log_origin=ORIGIN,
             checkpoint=len(log.entries),
@@ -340,17 +347,34 @@ def make_bag(
     return path
 
 
+@dataclass(frozen=True, slots=True)
+class _PlainPurposeExport(Export):
+    """An `exported` entry's export as logged before keyed commitments: `purpose_sha256`."""
+
+    def to_json(self) -> dict[str, Any]:
+        out = Export.to_json(self)
+        out["purpose_sha256"] = out.pop("purpose_hmac_sha256")
+        return out
+
+
 def _log_exports(
     log: _Log,
     chosen: list[_Item],
     about: dict[str, list[int]],
     manifest_sha256: str,
     purpose: str,
+    purpose_key: str | None,
 ) -> None:
-    """One `exported` entry per exhibit (as api/bundler.py logs them), then a later entry."""
-    purpose_sha256 = hashlib.sha256(purpose.encode()).hexdigest()
+    """One `exported` entry per exhibit (as api/bundler.py logs them), then a later entry;
+    without a key, as the service logged them before keyed purpose commitments."""
     for number, item in enumerate(chosen, 1):
-        export = Export(EXPORT_ID, number, len(chosen), manifest_sha256, purpose_sha256)
+        export: Export
+        if purpose_key is None:
+            plain = hashlib.sha256(purpose.encode()).hexdigest()
+            export = _PlainPurposeExport(EXPORT_ID, number, len(chosen), manifest_sha256, plain)
+        else:
+            committed = commit_purpose(purpose, bytes.fromhex(purpose_key))
+            export = Export(EXPORT_ID, number, len(chosen), manifest_sha256, committed)
         about[item.key].append(
             log.append(
                 exported(

@@ -16,9 +16,12 @@ from custody.events import (
     decode_entry,
     encode_entry,
 )
+from custody.purpose import commit_purpose, purpose_opens
 from tests.custody.test_events import SHA256, TIME
 
-PURPOSE = hashlib.sha256(b"Disclosure to the defence, order of 3 March").hexdigest()
+TEXT = "Disclosure to the defence, order of 3 March"
+KEY = bytes(range(32))
+PURPOSE = commit_purpose(TEXT, KEY)
 
 
 def test_accessed_entry_commits_to_the_purpose_without_its_text() -> None:
@@ -32,9 +35,12 @@ def test_accessed_entry_commits_to_the_purpose_without_its_text() -> None:
     )
     entry = decode_entry(encode_entry(event))
     assert entry["type"] == "accessed"
-    assert entry["access"] == {"kind": "original", "purpose_sha256": PURPOSE}
+    assert entry["access"] == {"kind": "original", "purpose_hmac_sha256": PURPOSE}
     assert "defence" not in json.dumps(entry)
+    # Nor its plain hash, which anyone could find by hashing the likely purposes.
+    assert hashlib.sha256(TEXT.encode()).hexdigest() not in json.dumps(entry)
     assert set(entry) == {"v", "type", "id", "time", "actor", "case", "subject", "access"}
+    assert purpose_opens(entry["access"], TEXT, KEY)
 
 
 def test_access_without_purpose() -> None:
@@ -53,8 +59,8 @@ def test_access_without_purpose() -> None:
     ("access", "message"),
     [
         (Access("thumbnail"), "access kind"),
-        (Access("copy", "not a hash"), "purpose sha256"),
-        (Access("copy", PURPOSE.upper()), "purpose sha256"),
+        (Access("copy", "not a hash"), "purpose HMAC-SHA256"),
+        (Access("copy", PURPOSE.upper()), "purpose HMAC-SHA256"),
     ],
 )
 def test_access_fields_are_validated(access: Access, message: str) -> None:

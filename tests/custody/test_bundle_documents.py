@@ -45,6 +45,7 @@ from custody.events import (
     exported,
     ingested,
 )
+from custody.purpose import commit_purpose
 from custody.tsp.identity import generate_tsa
 from custody.tsp.issuance import issue_response
 from custody.tsp.protocol import make_request, new_nonce, parse_request
@@ -54,6 +55,7 @@ TRUSTED = datetime(2026, 11, 28, 22, 5, 30, tzinfo=UTC)
 CASE, EXPORT_ID = "c_123", "x_court1"
 COLLECTOR, READER, EXPORTER, STRIPPER = "p_abc", "p_reader", "p_export", "p_strip"
 PURPOSE = "Submission to the District Court, case 4-117/2026"
+PURPOSE_KEY = bytes(range(32))
 REMOVED = ("APP1 Exif", "APP13 IPTC")
 VKEY = "custody.example.org/log+a1b2c3d4+AcnJ9ZxTmXgkqEyM0U4yGvVf3qdDuQ1x8TZqWBd7bUkE"
 
@@ -98,7 +100,7 @@ def make_bag(files: Sequence[tuple[str | None, bytes]], *, copy_of_first: bool =
         )  # fmt: skip
         indices = [entry]
         if number == 1:
-            access = Access("original", sha256(PURPOSE.encode()))
+            access = Access("original", commit_purpose(PURPOSE, PURPOSE_KEY))
             indices.append(
                 bag.log(accessed(event_id="r1", time=at + timedelta(hours=2), actor=READER,
                                  case=CASE, subject=subject_of(data), access=access))
@@ -146,7 +148,8 @@ def make_contents(
     """Export every record as this bundle's exhibits and wrap it all up as a bag's contents."""
     records, total = [], len(bag.records)
     for record in bag.records:
-        export = Export(EXPORT_ID, record.number, total, manifest_sha256, sha256(PURPOSE.encode()))
+        committed = commit_purpose(PURPOSE, PURPOSE_KEY)
+        export = Export(EXPORT_ID, record.number, total, manifest_sha256, committed)
         entry = bag.log(
             exported(event_id=f"x{record.number}", time=TIME + timedelta(days=3), actor=EXPORTER,
                      case=CASE, subject=Subject(record.sha256, record.size, "image/jpeg"),
@@ -156,8 +159,8 @@ def make_contents(
     checkpoint = len(bag.entries)
     pending = {} if tokens else {checkpoint: ("tsa-b",)}
     info = BundleInfo(EXPORT_ID, CASE, "Detentions in the north", "Médecins du Droit", PURPOSE,
-                      "2026-12-01T09:30:00.000000Z", "custody.example.org/log", checkpoint,
-                      manifest_sha256, total, pending)  # fmt: skip
+                      PURPOSE_KEY.hex(), "2026-12-01T09:30:00.000000Z", "custody.example.org/log",
+                      checkpoint, manifest_sha256, total, pending)  # fmt: skip
     return Contents(
         root=root,
         info=info,
@@ -174,11 +177,11 @@ def make_contents(
 
 def test_narrative_tells_an_originals_custody_in_log_order() -> None:
     contents = make_contents(make_bag([("IMG_0001.jpg", b"photo one")]))
-    purpose = sha256(PURPOSE.encode())
+    purpose = commit_purpose(PURPOSE, PURPOSE_KEY)
     assert narrative(contents.exhibits[0], contents) == [
         "2026-11-28 21:40:00 UTC: collected into case c_123 by p_abc (log entry 0)",
-        "2026-11-28 23:40:00 UTC: the original was read (stated purpose recorded, its SHA-256 "
-        f"{purpose}) by p_reader (log entry 1)",
+        "2026-11-28 23:40:00 UTC: the original was read (stated purpose recorded, its keyed "
+        f"hash (HMAC-SHA256) {purpose}) by p_reader (log entry 1)",
         "2026-12-01 21:40:00 UTC: exported as exhibit 1 of 1 in export x_court1 (this bundle) "
         "by p_export (log entry 2)",
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -41,6 +42,7 @@ def test_records_and_bundle_info_round_trip() -> None:
         case_title="Site 4",
         organisation="Legal Aid",
         purpose="For the court",
+        purpose_key="5e" * 32,
         created="2026-11-29T10:00:00.000000Z",
         log_origin="custody.example",
         checkpoint=41,
@@ -50,6 +52,12 @@ def test_records_and_bundle_info_round_trip() -> None:
     )
     assert BundleInfo.from_json(info.to_json()) == info
     assert info.to_json()["timestamps_pending"] == {"4": ["tsa-b"]}
+    # A bag from before keyed purpose commitments has no key, and reads as such.
+    earlier = replace(info, purpose_key=None)
+    assert "purpose_key" not in earlier.to_json()
+    assert BundleInfo.from_json(earlier.to_json()) == earlier
+    with pytest.raises(BundleError, match="purpose_key"):
+        BundleInfo.from_json({**info.to_json(), "purpose_key": 7})
 
 
 @pytest.mark.parametrize(

@@ -214,6 +214,17 @@ def test_a_copy_whose_logged_content_digest_differs_fails(tmp_path: Path) -> Non
     assert str(original) in report.failures[0].detail
 
 
+def test_a_bag_from_before_keyed_purpose_commitments_verifies(tmp_path: Path) -> None:
+    """Its `exported` entries hold the purpose's plain SHA-256, its bundle.json no key."""
+    path = make_bag(tmp_path, plain_purpose=True)
+    report = verify(path)
+    assert report.ok, report.failures
+    with zipfile.ZipFile(path) as bag:
+        (name,) = [n for n in bag.namelist() if n.endswith("/custody/bundle.json")]
+        info = json.loads(bag.read(name))
+    assert "purpose_key" not in info
+
+
 def test_an_original_of_no_copy_is_a_warning(good_zip: Path) -> None:
     report = verify(good_zip, originals=[io.BytesIO(STATEMENT_TEXT)])
     assert report.ok
@@ -276,6 +287,28 @@ def _record(name: str, change: Callable[[dict[str, object]], None]) -> Callable[
         path.write_text(json.dumps(record, indent=2) + "\n")
 
     return mutate
+
+
+def _bundle(change: Callable[[dict[str, object]], None]) -> Callable[[Path], None]:
+    def mutate(bag: Path) -> None:
+        path = bag / "custody/bundle.json"
+        info = json.loads(path.read_text())
+        change(info)
+        path.write_text(json.dumps(info, indent=2) + "\n")
+
+    return mutate
+
+
+def _restate_purpose(info: dict[str, object]) -> None:
+    info["purpose"] = "Shared with the press"
+
+
+def _other_purpose_key(info: dict[str, object]) -> None:
+    info["purpose_key"] = "a1" * 32
+
+
+# Every `exported` entry of the bag commits to its purpose: one per exhibit.
+_EXPORTED = {(f"custody/entries/{index}.tlog-proof", "export") for index in (8, 9, 10)}
 
 
 def _forge_copy_of(record: dict[str, object]) -> None:
@@ -390,6 +423,16 @@ TAMPERING = {
         lambda bag: (bag / "custody/notes.txt").write_text("nothing to see\n"),
         {("custody/notes.txt", "completeness")},
         set(),  # only the signature can tell: see the trust tests
+    ),
+    "stated purpose": Tamper(
+        _bundle(_restate_purpose),
+        {("custody/bundle.json", "fixity sha256"), *_EXPORTED},
+        _EXPORTED,
+    ),
+    "purpose key": Tamper(
+        _bundle(_other_purpose_key),
+        {("custody/bundle.json", "fixity sha256"), *_EXPORTED},
+        _EXPORTED,
     ),
     "copy record": Tamper(
         _record("002", _forge_copy_of),

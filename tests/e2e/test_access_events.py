@@ -20,6 +20,7 @@ from PIL.PngImagePlugin import PngInfo
 from custody.checkpoint import open_checkpoint
 from custody.merkle import leaf_hash, verify_inclusion
 from custody.note import Verifier, parse_vkey
+from custody.purpose import commit_purpose
 from custody.receipt import parse_receipt, verify_receipt
 from tests.e2e.servers import Service, custody_cli
 from tests.e2e.test_ingest import assert_problem, event_count, new_case
@@ -121,6 +122,7 @@ def test_each_read_is_one_provable_accessed_event(service: Service) -> None:
             ("metadata", sha, f"/v1/evidence/{sha}/metadata"),
             ("copy", copy, f"/v1/copies/{copy}/content"),
         ]
+        keys: set[str] = set()
         with lawyer.client(service) as client:
             for kind, subject, path in reads:
                 before = custody(client, sha)
@@ -136,13 +138,17 @@ def test_each_read_is_one_provable_accessed_event(service: Service) -> None:
                 assert event["case_id"] == case
                 assert event["sha256"] == subject
                 assert event["purpose"] == PURPOSE
-                digest = hashlib.sha256(PURPOSE.encode()).hexdigest()
-                assert event["entry"]["access"] == {"kind": kind, "purpose_sha256": digest}
+                # The entry commits to the purpose under a key of its own, shown with the text.
+                key = bytes.fromhex(event["purpose_key"])
+                committed = commit_purpose(PURPOSE, key)
+                assert event["entry"]["access"] == {"kind": kind, "purpose_hmac_sha256": committed}
 
                 entry = assert_provable(admin, verifier, event["index"], subject)
                 assert json.loads(entry)["actor"] == reader
-                for secret in (PURPOSE, lawyer.user_id, lawyer.name):
+                plain = hashlib.sha256(PURPOSE.encode()).hexdigest()  # guessable from the text
+                for secret in (PURPOSE, plain, event["purpose_key"], lawyer.user_id, lawyer.name):
                     assert secret.encode() not in entry
+                keys.add(event["purpose_key"])
 
             history = custody(client, sha)
         types = [event["type"] for event in history]
@@ -151,12 +157,14 @@ def test_each_read_is_one_provable_accessed_event(service: Service) -> None:
         indexes = [event["index"] for event in history]
         assert indexes == sorted(set(indexes))
         assert all(event["time"] and event["actor"] for event in history)
+        assert len(keys) == len(reads), "two reads shared a purpose key"
 
-        # The purpose's text is for the case's readers; an auditor sees its hash only.
+        # The purpose's text and key are for the case's readers; an auditor sees the
+        # commitment only.
         with auditor.client(service) as client:
             seen = custody(client, sha)
         assert [e["index"] for e in seen] == indexes
-        assert all(e["purpose"] is None for e in seen)
+        assert all(e["purpose"] is None and e["purpose_key"] is None for e in seen)
 
         _refused_reads_log_nothing(service, admin, case, field, outsider, sha, copy)
 

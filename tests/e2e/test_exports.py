@@ -260,10 +260,12 @@ def test_exports_refuse_what_they_cannot_honour(service: Service, tmp_path: Path
                 break
             time.sleep(0.05)
         assert entries, "the download was not logged"
-        assert entries[0]["access"] == {
-            "kind": "export",
-            "purpose_sha256": hashlib.sha256(b"file with the court").hexdigest(),
-        }
+        access = entries[0]["access"]
+        assert set(access) == {"kind", "purpose_hmac_sha256"}
+        assert access["kind"] == "export"
+        # A keyed commitment: not the plain hash that anyone could compute from a guess.
+        assert re.fullmatch("[0-9a-f]{64}", access["purpose_hmac_sha256"])
+        assert access["purpose_hmac_sha256"] != hashlib.sha256(b"file with the court").hexdigest()
 
 
 def _entries_about(client: httpx.Client, sha256: str) -> list[dict[str, Any]]:
@@ -337,7 +339,7 @@ def _interrupt(data_dir: Path, export_id: str, *, new_id: str | None = None) -> 
         ).fetchone()
         silent_since = "2000" + str(updated)[4:]
         if new_id is not None:
-            columns = "case_id, created_by, actor, purpose, items_json, created_at"
+            columns = "case_id, created_by, actor, purpose, purpose_key, items_json, created_at"
             db.execute(
                 f"INSERT INTO exports (id, status, updated_at, {columns}) "
                 f"SELECT ?, 'building', ?, {columns} FROM exports WHERE id = ?",
