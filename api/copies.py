@@ -85,7 +85,7 @@ class CopyService:
         index = self._appender.submit(
             lambda session: self._record(session, made, evidence, case, actor, now)
         )
-        return CopyResult(made, original, case, evidence.media_type, index, now)
+        return CopyResult(made, original, case, made.media_type, index, now)
 
     def describe(self, row: SharingCopy) -> dict[str, Any]:
         """The record of a copy as made in one case (`AccessService.copy_case` finds it)."""
@@ -133,7 +133,7 @@ class CopyService:
             time=now,
             actor=actor.pseudonym,
             case=case,
-            subject=Subject(sha256=made.sha256, size=made.size, media_type=evidence.media_type),
+            subject=Subject(sha256=made.sha256, size=made.size, media_type=made.media_type),
             derivation=Derivation(
                 original=evidence.sha256,
                 profile=PROFILE_VERSION,
@@ -149,7 +149,7 @@ class CopyService:
             original_sha256=evidence.sha256,
             case_id=case,
             size=made.size,
-            media_type=evidence.media_type,
+            media_type=made.media_type,
             profile=PROFILE,
             tool=made.stripper,
             removed_json=json.dumps(list(made.report.removed)),

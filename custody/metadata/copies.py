@@ -25,6 +25,7 @@ from custody.metadata.base import (
 )
 from custody.metadata.extractors.kinds import KEPT_AS_CONTENT, classify
 from custody.metadata.flac import FlacStripper
+from custody.metadata.heif import HeifStripper
 from custody.metadata.jpeg import JpegStripper
 from custody.metadata.mp3 import Mp3Stripper
 from custody.metadata.mp4audio import Mp4AudioStripper
@@ -61,6 +62,7 @@ STRIPPERS: dict[str, Stripper] = _registry(
         AiffStripper(),
         OfficeStripper(),
         PdfStripper(),
+        HeifStripper(),
     ]
 )
 
@@ -86,6 +88,12 @@ def tool_version(stripper: Stripper) -> str:
     return stripper.version if "/" in stripper.version else f"{stripper.name}/{stripper.version}"
 
 
+def copy_media_type(stripper: Stripper, media_type: str) -> str:
+    """What the copy is: the original's type, or a rendition's (HEIF copies are PNG)."""
+    rendition: str | None = getattr(stripper, "output_media_type", None)
+    return rendition or media_type
+
+
 @dataclass(frozen=True, slots=True)
 class Copy:
     report: StripReport
@@ -93,6 +101,7 @@ class Copy:
     original_content_digest: str
     sha256: str
     size: int
+    media_type: str  # the copy's own: the original's, but for a rendition
 
 
 def make_copy(
@@ -112,10 +121,11 @@ def make_copy(
                 raise StripError(
                     "the copy's content differs from the original's", found=("content",)
                 )
-    _check_extracted(extract(copy, media_type), original_metadata)
+    made_as = copy_media_type(stripper, media_type)
+    _check_extracted(extract(copy, made_as), original_metadata)
     _check_bytes(copy, original_metadata.sensitive_values)
     sha256, size = _sha256(copy)
-    return Copy(report, tool_version(stripper), original_digest, sha256, size)
+    return Copy(report, tool_version(stripper), original_digest, sha256, size, made_as)
 
 
 def _check_extracted(metadata: Metadata, original: Metadata) -> None:

@@ -82,6 +82,47 @@ def test_gps_photo_is_warned_sealed_and_shared_clean(service: Service, tmp_path:
         assert client.get(f"/v1/copies/{copy['sha256']}").json()["original"] == sha
 
 
+IPHONE_PHOTO = CORPUS / "exif-samples" / "heic" / "IMG_5195.HEIC"
+
+
+def test_an_iphone_photo_is_shared_as_a_clean_png_of_its_pixels(
+    service: Service, tmp_path: Path
+) -> None:
+    """HEIC, with GPS: the copy is a PNG rendition, served and logged as image/png."""
+    data = IPHONE_PHOTO.read_bytes()
+    assert any("GPS" in key for key in exiftool(IPHONE_PHOTO))
+    with service.client() as client:
+        case = new_case(client)
+        ingest = client.put(f"/v1/cases/{case}/evidence?filename=IMG_5195.HEIC", content=data)
+        assert ingest.status_code == 201, ingest.text
+        body = ingest.json()
+        assert body["media_type"] == "image/heic"
+        assert body["metadata"]["sensitive"]["gps"] is True
+        sha = body["sha256"]
+
+        made = client.post(f"/v1/evidence/{sha}/copies", json={"profile": "share"})
+        assert made.status_code == 201, made.text
+        copy = made.json()
+        assert copy["media_type"] == "image/png"
+        assert copy["content"]["kind"] == "decoded-pixels"
+        assert "HEIF Exif" in copy["removed"]
+        content = client.get(f"/v1/copies/{copy['sha256']}/content").content
+        assert content[:8] == b"\x89PNG\r\n\x1a\n"
+        assert hashlib.sha256(content).hexdigest() == copy["sha256"]
+        path = tmp_path / "copy.png"
+        path.write_bytes(content)
+        tags = exiftool(path)
+        assert tags["File:FileType"] == "PNG"
+        # The ICC profile is kept for the colours; its header names the profile's vendor
+        # and an (empty) device model of the display it describes, as in every such photo.
+        camera = [k for k in tags if not k.startswith("ICC")]
+        assert [k for k in camera if any(w in k for w in ("GPS", "Serial", "Make", "Model"))] == []
+        assert "ICC_Profile:ProfileDescription" in tags
+        event = json.loads(client.get(f"/v1/log/entries/{copy['index']}").content)
+        assert event["subject"]["media_type"] == "image/png"
+        assert event["derived_from"]["tool"] == "heif-png/1"
+
+
 def test_unsupported_and_unsafe_copies_are_refused(service: Service) -> None:
     with service.client() as client:
         case = new_case(client)
