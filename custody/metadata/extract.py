@@ -17,6 +17,7 @@ from custody.metadata.base import Metadata
 from custody.metadata.extractors.audio import extract_apev2, extract_audio, extract_id3
 from custody.metadata.extractors.collector import BoundedReader, Budget, Collector, Limits
 from custody.metadata.extractors.exif import extract_exif
+from custody.metadata.extractors.heif import extract_heif_exif
 from custody.metadata.extractors.jpeg import extract_jpeg
 from custody.metadata.extractors.odf import extract_odf
 from custody.metadata.extractors.ooxml import extract_ooxml
@@ -43,6 +44,7 @@ def _extract_zip(fh: BinaryIO, out: Collector) -> None:
 
 _FAMILIES: dict[str, Extractor] = {
     "exif": extract_exif,
+    "heif_exif": extract_heif_exif,
     "jpeg": extract_jpeg,
     "png": extract_png,
     "xmp": extract_xmp,
@@ -58,7 +60,7 @@ _FAMILIES: dict[str, Extractor] = {
     "zip": _extract_zip,
 }
 _IMAGE = ("exif", "xmp")
-_HEIF = ("exif", "xmp", "quicktime")  # quicktime: HEIF thumbnail items
+_HEIF = ("heif_exif", "xmp", "quicktime")  # quicktime: HEIF thumbnail items
 _VIDEO = ("audio", "quicktime", "xmp")
 _OOXML = "application/vnd.openxmlformats-officedocument."
 _ODF = "application/vnd.oasis.opendocument."
@@ -90,7 +92,7 @@ _REGISTRY: dict[str, tuple[str, ...]] = {
 }
 
 
-_EMBEDDABLE = frozenset({"exif", "jpeg", "png", "webp", "xmp", "quicktime"})
+_EMBEDDABLE = frozenset({"exif", "heif_exif", "jpeg", "png", "webp", "xmp", "quicktime"})
 
 
 def _read_embedded(data: bytes, out: Collector) -> None:

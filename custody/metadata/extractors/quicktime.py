@@ -15,7 +15,7 @@ _3GPP_TEXT = frozenset({b"auth", b"cprt", b"titl", b"dscp", b"perf", b"albm", b"
 _UTF8, _UTF16 = 1, 2  # QuickTime File Format, "Well-known types" of a 'data' atom
 
 
-class _Walker:
+class Walker:
     """Box headers read by seeking, so that media data (mdat) is never read."""
 
     def __init__(self, fh: BinaryIO, limit: int) -> None:
@@ -40,14 +40,14 @@ class _Walker:
             yield kind, start + skip, min(start + size, end)
             start += size
 
-    def read(self, start: int, end: int) -> bytes:
+    def read(self, start: int, end: int, *, limit: int = _MAX_ATOM) -> bytes:
         self.fh.seek(start)
-        return self.fh.read(min(end - start, _MAX_ATOM))
+        return self.fh.read(max(0, min(end - start, limit)))
 
 
 def extract_quicktime(fh: BinaryIO, out: Collector) -> None:
     """moov/udta atoms ("QuickTime:udta/©xyz") and moov/meta mdta keys ("QuickTime:keys/…")."""
-    walker = _Walker(fh, out.limits.max_chunks)
+    walker = Walker(fh, out.limits.max_chunks)
     end = fh.seek(0, io.SEEK_END)
     for kind, start, stop in walker.boxes(0, end):
         if kind == b"meta":  # HEIF's file-level meta box (ISO/IEC 23008-12 §6.2)
@@ -60,7 +60,7 @@ def extract_quicktime(fh: BinaryIO, out: Collector) -> None:
                     _mdta(walker, child_start, child_stop, out)
 
 
-def _heif_thumbnails(walker: _Walker, start: int, end: int, out: Collector) -> None:
+def _heif_thumbnails(walker: Walker, start: int, end: int, out: Collector) -> None:
     """Items that are thumbnails of others: 'thmb' references in 'iref' (23008-12 §6.4.6)."""
     for kind, child_start, child_stop in walker.boxes(start, end):
         if kind == b"iref":  # a full box, then one box per reference
@@ -69,7 +69,7 @@ def _heif_thumbnails(walker: _Walker, start: int, end: int, out: Collector) -> N
                 out.add("HEIF:iref/thmb", f"{found} thumbnail item(s)", literal=False)
 
 
-def _udta(walker: _Walker, start: int, end: int, out: Collector) -> None:
+def _udta(walker: Walker, start: int, end: int, out: Collector) -> None:
     for kind, child_start, child_stop in walker.boxes(start, end):
         if child_stop - child_start > _MAX_ATOM:
             continue
@@ -93,7 +93,7 @@ def _location(payload: bytes) -> str:
     return f"{name.decode('utf-8', 'replace')} {latitude:+.6f} {longitude:+.6f} {altitude:+.1f}"
 
 
-def _mdta(walker: _Walker, start: int, end: int, out: Collector) -> None:
+def _mdta(walker: Walker, start: int, end: int, out: Collector) -> None:
     """Keys (1-based) and the ilst items that use them (QuickTime File Format, "Metadata")."""
     first = walker.read(start, min(end, start + 8))
     if first[4:8] != b"hdlr":  # ISO meta is a full box; QuickTime's is not
@@ -120,7 +120,7 @@ def _keys(payload: bytes) -> list[str]:
     return keys
 
 
-def _item(walker: _Walker, name: str, start: int, end: int, out: Collector) -> None:
+def _item(walker: Walker, name: str, start: int, end: int, out: Collector) -> None:
     for kind, data_start, data_stop in walker.boxes(start, end):
         if kind != b"data":
             continue
