@@ -18,11 +18,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Engine, or_, update
-from sqlmodel import Session, col, select
+from sqlalchemy import Engine, update
+from sqlmodel import col, select
 
 from api.database import read_scope, session_scope
 from api.ids import new_id
+from api.lease import Acquired, Lease
 from api.logstore import CHECKPOINT, LogStore, checkpoint_key
 from api.tables import LogEvent, LogState
 from api.timestamper import record_pending
@@ -77,8 +78,8 @@ class Integrator:
         self._config = config
         self._clock = clock
         self._holder = new_id("i")
+        self._lease = Lease(engine=engine, holder=self._holder, term=config.lease, clock=clock)
         self._size: int | None = None  # published size, known while we hold the lease
-        self._renewed_at: datetime | None = None  # our clock when we last held the lease
         self._last_publish = -math.inf  # monotonic seconds when the last publish began
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -284,96 +285,41 @@ class Integrator:
         also renews the lease: while entries keep coming, the only write of a round."""
         now = self._clock()
         with session_scope(self._engine) as session:
-            renewed = self._renewal(session, col(LogState.lease_holder) == self._holder, now)
+            renewed = self._lease.extend_in(session, now)
             session.execute(
                 update(LogState)
                 .where(col(LogState.id) == 1, col(LogState.size) < size)
                 .values(size=size, root=root.hex(), updated_at=now)
             )
             record_pending(session, size, self._timestamp_targets, now)
-        self._renewed_at = now if renewed else None
+        self._lease.renewed(now if renewed else None)
 
     def _hold(self) -> bool:
-        """Whether we hold the lease now: renewed within a third of its term (so nobody can
-        take it for two thirds of a term yet), or else renewed in the database now.
+        """Whether we hold the lease now: renewed lately, or else renewed in the database now.
 
         Checked before each checkpoint write. A write that stalls past the lease (a hung
         store) is followed by a stale renewal, so the database is asked, and a holder that
         lost the lease meanwhile does not write the next object.
         """
-        return self._renewed_lately() or self._renew()
+        return self._renewed_lately() or self._lease.renew()
 
     def _renewed_lately(self) -> bool:
-        """Whether we renewed the lease within a third of its term.
+        """Whether we hold the lease and renewed it within a third of its term.
 
         Nobody can take it before it expires, so the round need not write to the database
-        to renew it again (a write transaction per poll, and per publish, otherwise);
-        `_publish` still renews before it writes a checkpoint, whatever happened meanwhile.
+        to renew it again (a write transaction per poll, and per publish, otherwise).
         """
-        if self._size is None or self._renewed_at is None:
-            return False
-        return self._clock() - self._renewed_at < timedelta(seconds=self._config.lease / 3)
+        return self._size is not None and self._lease.fresh()
 
     def _acquire(self) -> bool:
-        """Renew our lease, or take a free or expired one and forget the size we knew.
-
-        The lease is read first: a process that does not hold it, asking every poll, would
-        otherwise take the database's write lock twice a poll (on SQLite, the one writer
-        every ingest queues behind) to change nothing. The writes check it again.
-        """
-        with read_scope(self._engine) as session:
-            lease = session.exec(
-                select(LogState.lease_holder, LogState.lease_expires_at).where(
-                    col(LogState.id) == 1
-                )
-            ).one()
-        holder, expires = lease
-        if holder == self._holder:
-            if self._renew():
-                return True
-        elif holder is not None and expires is not None and expires >= self._clock():
-            return False  # held, and not expired: nothing to write
-        if not self._take():
-            return False
-        # Another integrator may have held the lease since we last did and published past the
-        # size we remember: resuming from it would publish an older `checkpoint`, a rollback.
-        self._size = None
-        return True
-
-    def _renew(self) -> bool:
-        # Still the holder, even past expiry: every other taker writes its own id and a
-        # release writes none, so nobody has published since we last held it.
-        return self._update_lease(col(LogState.lease_holder) == self._holder)
-
-    def _take(self) -> bool:
-        free = col(LogState.lease_holder).is_(None)
-        return self._update_lease(or_(free, col(LogState.lease_expires_at) < self._clock()))
-
-    def _update_lease(self, condition: ColumnElement[bool]) -> bool:
-        now = self._clock()
-        with session_scope(self._engine) as session:
-            held = self._renewal(session, condition, now)
-        self._renewed_at = now if held else None
-        return held
-
-    def _renewal(self, session: Session, condition: ColumnElement[bool], now: datetime) -> bool:
-        """Take or extend the lease in `session`'s transaction if `condition` holds; whether
-        it did. `now` is read before the transaction: the term is counted from then."""
-        result = session.execute(
-            update(LogState)
-            .where(col(LogState.id) == 1, condition)
-            .values(
-                lease_holder=self._holder,
-                lease_expires_at=now + timedelta(seconds=self._config.lease),
-            )
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        """Renew our lease, or take a free or expired one and forget the size we knew."""
+        acquired = self._lease.acquire()
+        if acquired is Acquired.TAKEN:
+            # Another integrator may have held the lease since we last did and published
+            # past the size we remember: resuming from it would publish an older
+            # `checkpoint`, a rollback.
+            self._size = None
+        return acquired is not None
 
     def _release(self) -> None:
-        self._renewed_at = None
-        with session_scope(self._engine) as session:
-            session.execute(
-                update(LogState)
-                .where(col(LogState.id) == 1, col(LogState.lease_holder) == self._holder)
-                .values(lease_holder=None, lease_expires_at=None)
-            )
+        self._lease.release()
