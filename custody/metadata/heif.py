@@ -1,12 +1,12 @@
-"""HEIF/HEIC sharing copies (ISO/IEC 23008-12): a PNG rendition of the primary image's pixels.
+"""HEIF/HEIC/AVIF sharing copies (ISO/IEC 23008-12): a PNG rendition of the primary image.
 
 No well-kept library rewrites a HEIF file without its metadata item boxes while keeping the
 coded image byte for byte, so the copy is a rendition: the primary image as libheif
-(through pillow-heif) decodes it, with the file's rotation and mirroring (irot, imir)
-applied so that it shows as the original does, written as PNG (IHDR, iCCP for the ICC
-profile, IDAT, IEND: nothing else). Exif, XMP, thumbnails, depth maps, auxiliary images
-(gain maps) and any other images of the file stay behind. High-bit-depth images are
-rendered at 8 bits per channel, as most screens show them.
+(through pillow-heif; AVIF through Pillow's libavif) decodes it, with the file's rotation
+and mirroring (irot, imir) applied so that it shows as the original does, written as PNG
+(IHDR, iCCP for the ICC profile, IDAT, IEND: nothing else). Exif, XMP, thumbnails, depth
+maps, auxiliary images (gain maps) and any other images of the file stay behind.
+High-bit-depth images are rendered at 8 bits per channel, as most screens show them.
 
 The content digest is over the decoded pixels (mode, size, then the raw rows): computed on
 the original and read back from the PNG, equal when the copy shows exactly the original's
@@ -20,7 +20,7 @@ import io
 from typing import Any, BinaryIO
 
 import pillow_heif
-from PIL import Image
+from PIL import Image, ImageOps
 
 from custody.metadata.base import StripError, StripReport
 
@@ -31,18 +31,18 @@ MAX_BYTES = 512 * 1024 * 1024  # libheif reads the whole file: refuse what is no
 # tenth less size on 12 MP photos.
 PNG_LEVEL = 1
 CONTENT_KIND = "decoded-pixels"
+_MODES = frozenset({"RGB", "RGBA", "L", "LA"})
 
 
 class HeifStripper:
     name = "heif"
     version = "heif-png/1"
-    media_types = frozenset({"image/heic", "image/heif"})
+    media_types = frozenset({"image/heic", "image/heif", "image/avif"})
     output_media_type = "image/png"
     digests_both_sides = True
 
     def strip(self, source: BinaryIO, sink: BinaryIO) -> StripReport:
-        heif = _open_heif(source)
-        image = _primary(heif)
+        image, removed = _decode(source)
         digest = _pixels_digest(image)
         icc = image.info.get("icc_profile") or None
         buffer = io.BytesIO()
@@ -50,15 +50,58 @@ class HeifStripper:
         if _pixels_digest(_open_png(io.BytesIO(buffer.getvalue()))) != digest:
             raise StripError("the PNG rendition does not hold the decoded pixels")
         sink.write(buffer.getvalue())
-        return StripReport(_removed(heif), digest, CONTENT_KIND)
+        return StripReport(removed, digest, CONTENT_KIND)
 
     def content_digest(self, source: BinaryIO) -> str:
-        """Of a HEIF original, or of its PNG rendition."""
+        """Of a HEIF or AVIF original, or of its PNG rendition."""
         head = source.read(len(PNG_SIGNATURE))
         source.seek(0)
         if head == PNG_SIGNATURE:
             return _pixels_digest(_open_png(source))
-        return _pixels_digest(_primary(_open_heif(source)))
+        return _pixels_digest(_decode(source)[0])
+
+
+def _decode(source: BinaryIO) -> tuple[Image.Image, tuple[str, ...]]:
+    """The primary image as shown, and the names of what a rendition leaves behind."""
+    head = source.read(12)
+    source.seek(0)
+    if head[4:8] == b"ftyp" and head[8:12] in _AVIF_BRANDS:
+        return _avif(source)
+    heif = _open_heif(source)
+    return _primary(heif), _removed(heif)
+
+
+_AVIF_BRANDS = (b"avif", b"avis")
+
+
+def _avif(source: BinaryIO) -> tuple[Image.Image, tuple[str, ...]]:
+    """AV1 in HEIF, which libheif here cannot decode: Pillow's own AVIF reader (libavif).
+
+    Pillow reports the file's irot and imir as the Exif orientation (in place of any
+    orientation the Exif block itself says), so transposing by it shows the image as the
+    HEIF rules do."""
+    data = source.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise StripError(f"AVIF file larger than {MAX_BYTES // 2**20} MiB")
+    try:
+        image = Image.open(io.BytesIO(data), formats=["AVIF"])
+        if getattr(image, "n_frames", 1) != 1:
+            raise StripError("an AVIF image sequence (animation) has no PNG rendition here")
+        if image.width * image.height > MAX_PIXELS:
+            raise StripError(f"AVIF image of {image.width}x{image.height} pixels is too large")
+        image.load()
+        info = dict(image.info)
+        shown = ImageOps.exif_transpose(image)
+    except StripError:
+        raise
+    except Exception as exc:  # Pillow's AVIF decoder raises many kinds; any one: refuse
+        raise StripError(f"AVIF cannot be decoded: {exc or type(exc).__name__}") from exc
+    if shown.mode not in _MODES:
+        raise StripError(f"AVIF image in mode {shown.mode} has no PNG rendition here")
+    shown.info = {"icc_profile": info["icc_profile"]} if info.get("icc_profile") else {}
+    removed = ["HEIF container"]
+    removed += [name for key, name in (("exif", "HEIF Exif"), ("xmp", "HEIF XMP")) if info.get(key)]
+    return shown, tuple(removed)
 
 
 def _open_heif(source: BinaryIO) -> Any:
@@ -84,7 +127,7 @@ def _primary(heif: Any) -> Image.Image:
         image.load()
     except Exception as exc:  # as in _open_heif: a decoder failure of any kind refuses
         raise StripError(f"HEIF image cannot be decoded: {exc or type(exc).__name__}") from exc
-    if image.mode not in {"RGB", "RGBA", "L", "LA"}:
+    if image.mode not in _MODES:
         raise StripError(f"HEIF image in mode {image.mode} has no PNG rendition here")
     return image
 
