@@ -25,6 +25,7 @@ from custody.metadata.base import (
 )
 from custody.metadata.extractors.kinds import KEPT_AS_CONTENT, classify
 from custody.metadata.flac import FlacStripper
+from custody.metadata.gif import GifStripper
 from custody.metadata.heif import HeifStripper
 from custody.metadata.jpeg import JpegStripper
 from custody.metadata.mp3 import Mp3Stripper
@@ -53,6 +54,7 @@ STRIPPERS: dict[str, Stripper] = _registry(
         JpegStripper(),
         PngStripper(),
         WebpStripper(),
+        GifStripper(),
         TiffStripper(),
         Mp3Stripper(),
         FlacStripper(),

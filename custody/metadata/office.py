@@ -9,6 +9,7 @@ from typing import BinaryIO
 
 from custody.media import SNIFF_BYTES, detect_media_type
 from custody.metadata.base import StripError, Stripper, StripReport
+from custody.metadata.gif import GifStripper
 from custody.metadata.jpeg import JpegStripper
 from custody.metadata.office_odf import ODF_TYPES, OdfFamily
 from custody.metadata.office_ooxml import OoxmlFamily
@@ -28,8 +29,14 @@ OOXML_TYPES = frozenset(
     }
 )
 # Images inside documents keep their camera's EXIF (GPS, serial numbers): each goes through
-# the stripper of the type its bytes show; other image types (GIF, EMF, SVG...) are refused.
-_IMAGES: tuple[Stripper, ...] = (JpegStripper(), PngStripper(), TiffStripper(), WebpStripper())
+# the stripper of the type its bytes show; other image types (EMF, SVG...) are refused.
+_IMAGES: tuple[Stripper, ...] = (
+    JpegStripper(),
+    PngStripper(),
+    TiffStripper(),
+    WebpStripper(),
+    GifStripper(),
+)
 _IMAGE_TYPES = {media_type: s for s in _IMAGES for media_type in s.media_types}
 Emit = Callable[[str, bytes, bool], None]  # name, data, stored
 

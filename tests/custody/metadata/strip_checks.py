@@ -31,7 +31,7 @@ EXIFTOOL = shutil.which("exiftool")
 # MakerNotes and vendor groups like Canon or Nikon, MPF0, GeoTiff, PrintIM, ...) is a leak.
 ALLOWED_GROUPS = re.compile(
     r"^(SourceFile|ExifTool|System|File|Composite|JFIF|Adobe|IFD0|ICC_Profile\d*|ICC-\w+|RIFF"
-    r"|PNG|PNG-pHYs|PNG-cICP)$"
+    r"|PNG|PNG-pHYs|PNG-cICP|GIF)$"
 )
 # Tag names a copy must not have outside the file-system and ICC groups: the list
 # (GPS*, *Serial*, Artist, Author, Creator, OwnerName, Copyright, ThumbnailImage,
