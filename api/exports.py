@@ -311,7 +311,12 @@ def _copy(session: Session, case_id: str, sha256: str, number: int, width: int) 
     if copy is None:
         return None
     ingest = _first_ingest(session, copy.original_sha256, case_id)
-    filename = shared_filename(ingest.filename if ingest is not None else None)
+    original = session.get(Evidence, copy.original_sha256)
+    # A rendition (a HEIC photo's PNG) is named for what it is, not for its original.
+    rendition = None
+    if original is not None and original.media_type != copy.media_type:
+        rendition = extension_for(copy.media_type)
+    filename = shared_filename(ingest.filename if ingest is not None else None, rendition)
     return Item(
         number=number,
         sha256=sha256,

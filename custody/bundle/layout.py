@@ -94,11 +94,12 @@ def payload_name(number: int, width: int, filename: str | None, extension: str) 
     return f"{PAYLOAD_DIR}{number:0{width}d}-{stem}"
 
 
-def shared_filename(filename: str | None) -> str | None:
-    """A sharing copy's display name: the original's, marked as shared before its extension."""
+def shared_filename(filename: str | None, rendition: str | None = None) -> str | None:
+    """A sharing copy's display name: the original's, marked as shared before its extension;
+    a copy in another format (a rendition: `rendition` is its extension, e.g. ".png") takes
+    that extension in place of the original's."""
     if not filename:
         return None
     dot = filename.rfind(".")
-    if dot <= 0:
-        return f"{filename}.shared"
-    return f"{filename[:dot]}.shared{filename[dot:]}"
+    stem, extension = (filename, "") if dot <= 0 else (filename[:dot], filename[dot:])
+    return f"{stem}.shared{rendition if rendition is not None else extension}"

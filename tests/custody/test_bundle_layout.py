@@ -35,6 +35,9 @@ def test_numbers_sort_in_exhibit_order() -> None:
 def test_shared_copies_are_marked_before_the_extension() -> None:
     assert shared_filename("site.jpg") == "site.shared.jpg"
     assert shared_filename("README") == "README.shared"
+    # A rendition in another format takes its own extension.
+    assert shared_filename("IMG_5195.HEIC", ".png") == "IMG_5195.shared.png"
+    assert shared_filename("scan", ".png") == "scan.shared.png"
     assert shared_filename(None) is None
 
 

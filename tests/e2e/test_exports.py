@@ -28,7 +28,7 @@ from pypdf import PdfReader
 
 from tests.e2e.conftest import base_env
 from tests.e2e.servers import Service, running_service
-from tests.e2e.test_copies import GPS_PHOTO
+from tests.e2e.test_copies import GPS_PHOTO, IPHONE_PHOTO
 from tests.e2e.test_ingest import assert_problem, new_case
 
 BIN = Path(sys.executable).parent
@@ -433,3 +433,35 @@ def test_a_copy_made_twice_in_a_case_exports_a_bag_that_verifies(
     report = json.loads(checked.stdout)
     assert report["ok"] is True, report["failures"]
     assert [e["sha256"] for e in report["exhibits"]] == [photo["sha256"], copy]
+
+
+@pytest.mark.skipif(not IPHONE_PHOTO.exists(), reason="../shared/corpus is absent")
+def test_the_png_rendition_of_an_iphone_photo_is_exported_and_proven_by_its_original(
+    service: Service, tmp_path: Path
+) -> None:
+    """A HEIC original's sharing copy is a PNG: the bag names it .png, and the original,
+    supplied to verify-bundle, proves the copy shows its pixels."""
+    with service.client() as client:
+        case = new_case(client, "Checkpoint photos")
+        photo = ingest(client, case, IPHONE_PHOTO.read_bytes(), "IMG_5195.HEIC")
+        made = client.post(f"/v1/evidence/{photo['sha256']}/copies", json={"profile": "share"})
+        assert made.status_code == 201, made.text
+        copy = made.json()["sha256"]
+        export_id = export(client, case, [copy], "For the press office")
+        wait_ready(client, export_id)
+        bag = download(client, export_id, tmp_path)
+        vkey, root = anchors(client, tmp_path)
+    with zipfile.ZipFile(bag) as archive:
+        payload = [n for n in archive.namelist() if "/data/" in n]
+    assert len(payload) == 1
+    assert payload[0].endswith(".png"), payload
+
+    checked = verify_bundle(
+        str(bag), "--vkey", vkey, "--tsa-ca", str(root), "--original", str(IPHONE_PHOTO),
+        "--json",
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    report = json.loads(checked.stdout)
+    (proof,) = report["content_proofs"]
+    assert proof["proven"] is True
+    assert proof["content_kind"] == "decoded-pixels"
