@@ -15,7 +15,7 @@ from typing import IO, BinaryIO, cast
 
 from cli.reading import NamedReading
 from custody.audit import COPY, ORIGINAL, NotVisibleError
-from custody.errors import UnreadableObjectError
+from custody.errors import SourceUnavailableError, UnreadableObjectError
 
 HTTP_TIMEOUT = 60
 # TSA slots per checkpoint an HTTP source probes without a listing: it cannot list, and a
@@ -23,6 +23,9 @@ HTTP_TIMEOUT = 60
 MAX_PROBED_SLOTS = 16
 DEFAULT_PORTS = {"http": 80, "https": 443}
 PROBE_WORKERS = 4  # probes in flight per source: the slots of a checkpoint in a few round trips
+# Requests in a row without any answer (refused, reset, timed out) after which the service is
+# taken for gone: more than the requests a read-ahead and the probes have in flight at once.
+MAX_UNANSWERED = 12
 
 
 class HttpSource:
@@ -37,6 +40,9 @@ class HttpSource:
         self._closed = threading.Event()
         self._opener = urllib.request.build_opener(_SameOriginRedirects)
         self._probes = ThreadPoolExecutor(probes, thread_name_prefix="custody-probe")
+        self._silence = threading.Lock()
+        self._unanswered = 0  # requests in a row that got no answer at all
+        self._gone: SourceUnavailableError | None = None
 
     def close(self) -> None:
         """Start no request from now on (each then raises CancelledError); those in flight
@@ -111,10 +117,14 @@ class HttpSource:
         if auth and self._token:
             # Unredirected: only _SameOriginRedirects carries it on, and only within the origin.
             request.add_unredirected_header("Authorization", f"Bearer {self._token}")
+        if self._gone is not None:
+            raise self._gone
         try:
             response = self._opener.open(request, timeout=HTTP_TIMEOUT)
+            self._answered()
             return cast(BinaryIO, _Answer(path, response))
         except urllib.error.HTTPError as exc:
+            self._answered()
             exc.close()  # its body is not read: give the connection back
             if exc.code == 404:
                 return None
@@ -133,7 +143,23 @@ class HttpSource:
             ) from exc
         except (urllib.error.URLError, HTTPException, OSError) as exc:
             found = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            self._no_answer(path, f"no answer: {found}")
             raise UnreadableObjectError(path, "an answer", f"no answer: {found}") from exc
+
+    def _answered(self) -> None:
+        with self._silence:
+            self._unanswered = 0
+
+    def _no_answer(self, path: str, reason: str) -> None:
+        """Count requests in a row that got no answer at all; at MAX_UNANSWERED the service
+        is gone, not one object: SourceUnavailableError, now and for every later request."""
+        with self._silence:
+            self._unanswered += 1
+            if self._unanswered >= MAX_UNANSWERED and self._gone is None:
+                self._gone = SourceUnavailableError(self._base, path, reason)
+            gone = self._gone
+        if gone is not None:
+            raise gone
 
 
 class _Answer(NamedReading):

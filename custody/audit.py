@@ -16,7 +16,7 @@ from typing import BinaryIO, Protocol
 
 from custody.audit_timestamps import TimestampPolicy, TimestampSource, check_timestamps
 from custody.checkpoint import Checkpoint, open_checkpoint
-from custody.errors import CustodyError, UnreadableObjectError
+from custody.errors import CustodyError, SourceUnavailableError, UnreadableObjectError
 from custody.events import decode_entry
 from custody.merkle import HASH_SIZE, MerkleFrontier, leaf_hash, root_from_leaf_hashes
 from custody.note import Verifier
@@ -143,11 +143,34 @@ def audit_log(
     every RFC 3161 token over every archived checkpoint (`source` is then a TimestampSource);
     with `open_sealed`, the fixity of every object of `sealed_kinds` the entries name, each
     re-hashed through `each` (`map`, or a parallel map that keeps the order).
+
+    A source that stops answering altogether (SourceUnavailableError) ends the audit with
+    that one failure, the report holding what was checked until then.
     """
     report = AuditReport()
+    try:
+        _audit(source, verifier, report, seen, open_sealed, sealed_kinds, each, timestamps)
+    except SourceUnavailableError as exc:
+        report.fail(exc.key, SOURCE_GONE, "answers to the rest of the audit", exc.reason)
+    return report
+
+
+SOURCE_GONE = "the source stopped answering: the audit is incomplete"
+
+
+def _audit(
+    source: LogSource,
+    verifier: Verifier,
+    report: AuditReport,
+    seen: SeenCheckpoint | None,
+    open_sealed: OpenSealed | None,
+    sealed_kinds: Collection[str],
+    each: EachInOrder,
+    timestamps: TimestampPolicy | None,
+) -> None:
     checkpoint = _open(source, "checkpoint", verifier, report)
     if checkpoint is None:
-        return report
+        return
     report.size, report.root = checkpoint.size, checkpoint.root
     if seen is not None and seen.size > checkpoint.size:
         report.fail(
@@ -173,7 +196,6 @@ def audit_log(
                 _check_sealed(kind, walk.sealed[kind], open_sealed, report, each)
             elif walk.sealed[kind]:
                 report.unchecked.append(kind)
-    return report
 
 
 def _compare_roots(

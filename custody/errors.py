@@ -19,7 +19,8 @@ CustodyError
 ├── TimestampError         an RFC 3161 time-stamp token or response that does not verify
 ├── TimestampRequestError  an RFC 3161 time-stamp request a TSA must reject (failure_info)
 ├── BundleError            an exhibit bundle that cannot be made or read
-└── UnreadableObjectError  an object (or listing) a store holds but the auditor cannot read
+├── UnreadableObjectError  an object (or listing) a store holds but the auditor cannot read
+└── SourceUnavailableError the audit's source stopped answering at all: the audit ends there
 """
 
 from __future__ import annotations
@@ -136,3 +137,17 @@ class UnreadableObjectError(CustodyError):
         self.key = key
         self.expected = expected
         self.found = found
+
+
+class SourceUnavailableError(CustodyError):
+    """An audit source that no longer answers anything (a service gone down mid-audit):
+    naming each object after it unreadable would bury the one fact in millions of lines, so
+    the audit ends with this failure instead, incomplete."""
+
+    def __init__(self, source: str, key: str, reason: str) -> None:
+        super().__init__(
+            f"{source} stopped answering (last at {key}: {reason}); the audit is incomplete"
+        )
+        self.source = source
+        self.key = key
+        self.reason = reason

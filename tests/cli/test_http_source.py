@@ -12,9 +12,10 @@ from typing import BinaryIO
 
 import pytest
 
-from cli.http_source import MAX_PROBED_SLOTS, PROBE_WORKERS, HttpSource
-from custody.audit import ORIGINAL
-from custody.errors import UnreadableObjectError
+from cli.http_source import MAX_PROBED_SLOTS, MAX_UNANSWERED, PROBE_WORKERS, HttpSource
+from custody.audit import ORIGINAL, SOURCE_GONE, UNREADABLE, audit_log
+from custody.errors import SourceUnavailableError, UnreadableObjectError
+from tests.custody.test_audit import build_log
 
 
 @dataclass
@@ -26,6 +27,8 @@ class Served:
     statuses: dict[str, int] = field(default_factory=dict)  # path -> an error status
     short: dict[str, bytes] = field(default_factory=dict)  # path -> body cut short
     gate: threading.Event = field(default_factory=threading.Event)  # answers wait for it
+    answers: int | None = None  # requests answered before the server goes away, if set
+    gone: threading.Event = field(default_factory=threading.Event)  # set: it is to go away
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     in_flight: int = 0
     most_in_flight: int = 0
@@ -37,6 +40,11 @@ def _handler(served: Served) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             with served.lock:
                 served.requests.append((self.path, dict(self.headers)))
+                if served.answers is not None and len(served.requests) > served.answers:
+                    served.gone.set()  # the service dies: this and every later request unanswered
+                if served.gone.is_set():
+                    self.close_connection = True
+                    return
                 served.in_flight += 1
                 served.most_in_flight = max(served.most_in_flight, served.in_flight)
             served.gate.wait(timeout=10)
@@ -77,12 +85,18 @@ def serve() -> Iterator[tuple[str, Served]]:
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
+
+    def go_away() -> None:
+        state.gone.wait()
+        server.shutdown()
+        server.server_close()  # from now on, connections are refused
+
+    threading.Thread(target=go_away, daemon=True).start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}", state
     finally:
         state.gate.set()
-        server.shutdown()
-        server.server_close()
+        state.gone.set()
         thread.join(timeout=10)
 
 
@@ -314,3 +328,54 @@ def test_a_service_that_is_not_there_is_named_unreadable() -> None:
         assert unreadable.value.key == "/log/checkpoint"
     finally:
         source.close()
+
+
+def test_a_service_gone_mid_audit_ends_it_with_one_failure_not_one_per_object() -> None:
+    """The service answers the first requests, then nothing: after MAX_UNANSWERED requests
+    in a row without an answer the audit ends, saying it is incomplete, instead of naming
+    every remaining tile, bundle and original unreadable (millions of lines in a big log)."""
+    log = build_log((256,) * 12)  # 12 bundles and 13 tiles after the checkpoint
+    with serve() as (url, state):
+        state.objects = {f"/log/{path}": data for path, data in log.source.objects.items()}
+        state.gate.set()
+        state.answers = 4  # the checkpoint and a few tiles
+        source = HttpSource(url, None)
+        try:
+            report = audit_log(source, log.signer.verifier())
+        finally:
+            source.close()
+    assert not report.ok
+    assert report.size == 256 * 12  # the checkpoint was read before the service went away
+    gone = [f for f in report.failures if f.problem == SOURCE_GONE]
+    assert len(gone) == 1, report.failures
+    assert gone[0].found.startswith("no answer")
+    unreadable = [f for f in report.failures if f.problem == UNREADABLE]
+    assert len(unreadable) < MAX_UNANSWERED
+    assert len(report.failures) == len(gone) + len(unreadable)
+
+
+def test_requests_without_answers_end_the_source_only_in_a_row() -> None:
+    """An answer (even a 404 or a 503) in between means the service is there: one object
+    at a time is named unreadable, and the source goes on."""
+    with serve() as (url, state):
+        state.gate.set()
+        state.statuses = {"/log/tile/0/000": 503}
+    source = HttpSource(url, None)  # the server is gone: every request goes unanswered
+    try:
+        for number in range(MAX_UNANSWERED - 1):
+            with pytest.raises(UnreadableObjectError):
+                source.read(f"tile/entries/{number:03d}")
+        with pytest.raises(SourceUnavailableError, match="stopped answering"):
+            source.read("tile/entries/100")
+        with pytest.raises(SourceUnavailableError):
+            source.read("checkpoint")  # at once, without asking again
+    finally:
+        source.close()
+    with serve() as (url, state):
+        state.gate.set()
+        source = HttpSource(url, None)
+        try:
+            for _ in range(3 * MAX_UNANSWERED):
+                assert source.read("tile/entries/000") is None  # answered: 404
+        finally:
+            source.close()
