@@ -17,6 +17,7 @@ from custody.metadata.base import Metadata
 from custody.metadata.extractors.audio import extract_apev2, extract_audio, extract_id3
 from custody.metadata.extractors.collector import BoundedReader, Budget, Collector, Limits
 from custody.metadata.extractors.exif import extract_exif
+from custody.metadata.extractors.gif import extract_gif
 from custody.metadata.extractors.heif import extract_heif_exif
 from custody.metadata.extractors.jpeg import extract_jpeg
 from custody.metadata.extractors.odf import extract_odf
@@ -47,6 +48,7 @@ _FAMILIES: dict[str, Extractor] = {
     "heif_exif": extract_heif_exif,
     "jpeg": extract_jpeg,
     "png": extract_png,
+    "gif": extract_gif,
     "xmp": extract_xmp,
     "audio": extract_audio,
     "id3": extract_id3,
@@ -72,6 +74,7 @@ _REGISTRY: dict[str, tuple[str, ...]] = {
     "image/tiff": _IMAGE,
     "image/x-canon-cr2": _IMAGE,
     "image/webp": ("webp",),  # exifread misreads spec-conforming WebP EXIF chunks
+    "image/gif": ("gif", "xmp"),
     "image/heic": _HEIF,
     "image/heif": _HEIF,
     "image/heif-sequence": _HEIF,
@@ -92,7 +95,7 @@ _REGISTRY: dict[str, tuple[str, ...]] = {
 }
 
 
-_EMBEDDABLE = frozenset({"exif", "heif_exif", "jpeg", "png", "webp", "xmp", "quicktime"})
+_EMBEDDABLE = frozenset({"exif", "heif_exif", "jpeg", "png", "gif", "webp", "xmp", "quicktime"})
 
 
 def _read_embedded(data: bytes, out: Collector) -> None:

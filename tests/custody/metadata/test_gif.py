@@ -208,3 +208,16 @@ def test_a_loop_extension_with_more_in_it_is_refused() -> None:
     damaged = data[: loop + 4] + b"\x0cJane Witness\x00" + data[loop + 4 :]
     with pytest.raises(StripError, match="loop count"):
         strip_bytes(STRIPPER, damaged)
+
+
+def test_extraction_names_the_comment_and_the_camera_extension_and_not_the_loop() -> None:
+    metadata = extract_metadata(io.BytesIO(with_metadata(animation())), "image/gif")
+    assert metadata.errors == ()
+    assert metadata.fields["GIF:Comment"] == "Kyiv safehouse"
+    assert "CAMERA01SN1" in metadata.fields.values()
+    assert "NETSCAPE2.0" not in metadata.fields.values()  # a loop count is the format's own
+    assert metadata.sensitive.names  # the XMP author
+    copy, _ = strip_bytes(STRIPPER, with_metadata(animation()))
+    again = extract_metadata(io.BytesIO(copy), "image/gif")
+    assert again.fields == {}
+    assert not again.sensitive.any
