@@ -9,15 +9,34 @@ and found; the audit goes on after a failure.
 from __future__ import annotations
 
 import hashlib
-import re
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
+from custody.audit_report import (
+    SOURCE_GONE,
+    UNREADABLE,
+    AuditReport,
+    Failure,
+    SeenCheckpoint,
+    iter_failures,
+)
+from custody.audit_sealed import (
+    COPY,
+    ORIGINAL,
+    READ_CHUNK,
+    SEALED_KINDS,
+    SIDECAR,
+    EachInOrder,
+    NotVisibleError,
+    OpenSealed,
+    Rehashed,
+    check_sealed,
+    note_sealed,
+)
 from custody.audit_timestamps import TimestampPolicy, TimestampSource, check_timestamps
 from custody.checkpoint import Checkpoint, open_checkpoint
 from custody.errors import CustodyError, SourceUnavailableError, UnreadableObjectError
-from custody.events import decode_entry
 from custody.merkle import HASH_SIZE, MerkleFrontier, leaf_hash, root_from_leaf_hashes
 from custody.note import Verifier
 from custody.tiles import Bundle, Tile, bundle_path, decode_bundle, tile_path
@@ -28,6 +47,7 @@ __all__ = [
     "READ_CHUNK",
     "SEALED_KINDS",
     "SIDECAR",
+    "SOURCE_GONE",
     "UNREADABLE",
     "WIDTH",
     "AuditReport",
@@ -45,9 +65,6 @@ __all__ = [
 ]
 
 WIDTH = 256
-READ_CHUNK = 1024 * 1024
-UNREADABLE = "unreadable in the store"
-_SHA256 = re.compile(r"[0-9a-f]{64}")  # as custody.events writes subjects
 
 
 class LogSource(Protocol):
@@ -64,69 +81,6 @@ class LogSource(Protocol):
     def read(self, path: str) -> bytes | None: ...
 
     def archived_sizes(self) -> list[int]: ...
-
-
-# What the log names and the store seals under its SHA-256: originals (`ingested`), their
-# metadata sidecars (`ingested`, metadata.sha256) and sharing copies (`derived`).
-ORIGINAL, SIDECAR, COPY = "original", "metadata sidecar", "sharing copy"
-SEALED_KINDS = (ORIGINAL, SIDECAR, COPY)
-# (kind, sha256 hex) -> stream, None if absent; raises NotVisibleError where the source may
-# hold it but will not show it to this reader (the service, to a token outside its case)
-OpenSealed = Callable[[str, str], BinaryIO | None]
-
-
-class NotVisibleError(Exception):
-    """The source would not show this object to this reader: not re-hashed, not a failure."""
-
-
-@dataclass(frozen=True, slots=True)
-class Failure:
-    where: str  # object key or "entry N"
-    problem: str
-    expected: str = ""
-    found: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class SeenCheckpoint:
-    """What an auditor remembers between runs: the newest size and root it verified."""
-
-    size: int
-    root: bytes
-
-
-@dataclass
-class AuditReport:
-    size: int = 0
-    root: bytes = b""
-    entries: int = 0
-    tiles: int = 0
-    checkpoints: int = 0
-    originals: int = 0
-    sidecars: int = 0
-    copies: int = 0
-    unchecked: list[str] = field(default_factory=list)  # sealed kinds the source cannot read
-    not_visible: dict[str, int] = field(default_factory=dict)  # kind -> objects not shown
-    timestamps: int = 0  # tokens that verify against their checkpoint
-    timestamps_untrusted: int = 0  # of those, TSAs outside the trust anchors given
-    timestamps_missing: list[int] = field(default_factory=list)  # sizes without a valid token
-    timestamps_checked: bool = False
-    failures: list[Failure] = field(default_factory=list)
-    _unreadable: set[str] = field(default_factory=set, repr=False)  # keys named unreadable
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures
-
-    def fail(self, where: str, problem: str, expected: str = "", found: str = "") -> None:
-        self.failures.append(Failure(where, problem, expected, found))
-
-    def unreadable(self, error: UnreadableObjectError) -> None:
-        """Name an object or listing the store holds but cannot read, once however often
-        it is asked for (a failing listing answers every checkpoint's question)."""
-        if error.key not in self._unreadable:
-            self._unreadable.add(error.key)
-            self.fail(error.key, UNREADABLE, error.expected, error.found)
 
 
 def audit_log(
@@ -153,9 +107,6 @@ def audit_log(
     except SourceUnavailableError as exc:
         report.fail(exc.key, SOURCE_GONE, "answers to the rest of the audit", exc.reason)
     return report
-
-
-SOURCE_GONE = "the source stopped answering: the audit is incomplete"
 
 
 def _audit(
@@ -193,7 +144,7 @@ def _audit(
     if open_sealed is not None:
         for kind in SEALED_KINDS:
             if kind in sealed_kinds:
-                _check_sealed(kind, walk.sealed[kind], open_sealed, report, each)
+                check_sealed(kind, walk.sealed[kind], open_sealed, report, each)
             elif walk.sealed[kind]:
                 report.unchecked.append(kind)
 
@@ -392,7 +343,7 @@ def _bundle_leaves(
         report.fail(path, "wrong number of entries", str(bundle.width), str(len(entries)))
         entries = (entries + [b""] * bundle.width)[: bundle.width]
     for offset, entry in enumerate(entries):
-        _note_sealed(entry, start + offset, report, sealed)
+        note_sealed(entry, start + offset, report, sealed)
     return [leaf_hash(entry) for entry in entries]
 
 
@@ -415,37 +366,6 @@ def _name_changed_entries(walk: _Walk, report: AuditReport) -> None:
             leaf.stored.hex(),
             leaf.recomputed.hex(),
         )
-
-
-def _note_sealed(
-    entry: bytes, index: int, report: AuditReport, sealed: dict[str, dict[str, int | None]]
-) -> None:
-    """Note the sealed objects an entry names: an ingest's original and its metadata
-    sidecar, a sharing copy's bytes."""
-    try:
-        event = decode_entry(entry)
-    except CustodyError as exc:
-        report.fail(f"entry {index}", f"not a canonical custody event: {exc}")
-        return
-    kind = event.get("type")
-    if kind not in ("ingested", "derived"):
-        return
-    subject = event.get("subject")
-    sha256, size = (
-        (subject.get("sha256"), subject.get("size")) if isinstance(subject, dict) else ("", "")
-    )
-    # A changed entry must be a failure, not a crash, nor a path to open outside the store.
-    if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256) or type(size) is not int:
-        report.fail(f"entry {index}", f"a {kind} event without its subject's sha256 and size")
-        return
-    sealed[ORIGINAL if kind == "ingested" else COPY].setdefault(sha256, size)
-    metadata = event.get("metadata")
-    if kind == "ingested" and metadata is not None:
-        sidecar = metadata.get("sha256") if isinstance(metadata, dict) else None
-        if not isinstance(sidecar, str) or not _SHA256.fullmatch(sidecar):
-            report.fail(f"entry {index}", "an ingested event whose metadata sha256 is malformed")
-            return
-        sealed[SIDECAR].setdefault(sidecar, None)
 
 
 class _TileChecker:
@@ -502,77 +422,5 @@ class _TileChecker:
                 self._leaves.append(_LeafMismatch(index, tile, stored, recomputed))
 
 
-@dataclass(frozen=True, slots=True)
-class Rehashed:
-    """What re-hashing one sealed object found: its SHA-256 and length, or that it is
-    missing (`digest` None), unreadable (`unreadable`), or not shown to this reader
-    (`visible` False)."""
-
-    sha256: str
-    digest: str | None = None
-    length: int = 0
-    visible: bool = True
-    unreadable: UnreadableObjectError | None = None
-
-
-# Applies a function to each item and yields the results in the items' order: `map`, or
-# a bounded parallel map for a remote source (cli.read_ahead.ReadAhead.map_ahead).
-EachInOrder = Callable[[Callable[[str], Rehashed], Iterable[str]], Iterable[Rehashed]]
-
-
-def _rehash(kind: str, sha256: str, open_sealed: OpenSealed) -> Rehashed:
-    """Read one sealed object through and hash it."""
-    digest, length = hashlib.sha256(), 0
-    try:
-        stream = open_sealed(kind, sha256)
-        if stream is None:
-            return Rehashed(sha256)
-        with stream:
-            while chunk := stream.read(READ_CHUNK):
-                digest.update(chunk)
-                length += len(chunk)
-    except NotVisibleError:
-        return Rehashed(sha256, visible=False)
-    except UnreadableObjectError as exc:
-        return Rehashed(sha256, unreadable=exc)
-    return Rehashed(sha256, digest.hexdigest(), length)
-
-
-def _check_sealed(
-    kind: str,
-    objects: dict[str, int | None],
-    open_sealed: OpenSealed,
-    report: AuditReport,
-    each: EachInOrder,
-) -> None:
-    """Re-hash every stored object of `kind`: it must hash to its name (and have its size)."""
-    counted = {ORIGINAL: "originals", SIDECAR: "sidecars", COPY: "copies"}[kind]
-    names = sorted(objects)
-    for found in each(lambda sha256: _rehash(kind, sha256, open_sealed), names):
-        sha256, size = found.sha256, objects[found.sha256]
-        setattr(report, counted, getattr(report, counted) + 1)
-        where = f"{kind} {sha256}"
-        if not found.visible:
-            report.not_visible[kind] = report.not_visible.get(kind, 0) + 1
-        elif found.unreadable is not None:
-            report.unreadable(found.unreadable)
-        elif found.digest is None:
-            report.fail(where, "missing from the object store")
-        elif found.digest != sha256 or (size is not None and found.length != size):
-            want = f"sha256 {sha256}" + (f", {size} bytes" if size is not None else "")
-            report.fail(
-                where,
-                "fixity: stored bytes differ",
-                want,
-                f"sha256 {found.digest}, {found.length} bytes",
-            )
-
-
 def _digest(data: bytes) -> str:
     return f"{len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()[:16]}…"
-
-
-def iter_failures(report: AuditReport) -> Iterator[str]:
-    for f in report.failures:
-        detail = f" (expected {f.expected}, found {f.found})" if f.expected or f.found else ""
-        yield f"{f.where}: {f.problem}{detail}"
