@@ -46,7 +46,10 @@ class HeifStripper:
         digest = _pixels_digest(image)
         icc = image.info.get("icc_profile") or None
         buffer = io.BytesIO()
-        image.save(buffer, "PNG", compress_level=PNG_LEVEL, icc_profile=icc)
+        try:
+            image.save(buffer, "PNG", compress_level=PNG_LEVEL, icc_profile=icc)
+        except (OSError, ValueError) as exc:  # e.g. an ICC profile zlib cannot take
+            raise StripError(f"the PNG rendition cannot be written: {exc}") from exc
         if _pixels_digest(_open_png(io.BytesIO(buffer.getvalue()))) != digest:
             raise StripError("the PNG rendition does not hold the decoded pixels")
         sink.write(buffer.getvalue())

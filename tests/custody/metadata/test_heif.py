@@ -225,3 +225,28 @@ def test_corpus_photos_are_rendered_clean_with_their_pixels(tmp_path: Path) -> N
         assert outcome.copy is not None
         assert png_chunks(outcome.copy.read_bytes())[0] == b"IHDR", rel(outcome.source)
     assert len(batch.stripped) >= 7, batch.refused()
+
+
+SMALL = [path for path in FILES if path.stat().st_size < 100_000]  # small pictures: quick
+
+
+@pytest.mark.skipif(not SMALL, reason="../shared/corpus is absent")
+def test_mutated_corpus_photos_are_refused_or_copied_clean() -> None:
+    """Random edits of the corpus's smaller HEIF and AVIF files: a StripError, or a copy
+    whose digest holds on both sides; never another exception."""
+    rng = random.Random(20261206)
+    outcomes = {"copied": 0, "refused": 0}
+    for path in SMALL:
+        seed = path.read_bytes()
+        for _ in range(25):
+            data = apply_edits(seed, random_edits(rng))
+            try:
+                copy, report = strip_bytes(STRIPPER, data)
+            except StripError:
+                outcomes["refused"] += 1
+                continue
+            outcomes["copied"] += 1
+            assert digest_of(STRIPPER, data) == report.content_digest == digest_of(STRIPPER, copy)
+            assert png_chunks(copy)[0] == b"IHDR"
+    assert outcomes["copied"], outcomes
+    assert outcomes["refused"], outcomes
