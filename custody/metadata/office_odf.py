@@ -24,6 +24,7 @@ ODF_TYPES = frozenset(
         "application/vnd.oasis.opendocument.text",
         "application/vnd.oasis.opendocument.spreadsheet",
         "application/vnd.oasis.opendocument.presentation",
+        "application/vnd.oasis.opendocument.graphics",
     }
 )
 FIXED_DATE = "1980-01-01T00:00:00"  # the copy's ZIP time, for dates the schema requires
@@ -115,7 +116,9 @@ class OdfFamily:
                 raise StripError(f"not an ODF package: no {required}")
         mimetype = next(info for info in package.members if info.filename == "mimetype")
         if package.read(mimetype).decode("ascii", "replace") not in ODF_TYPES:
-            raise StripError("an ODF package of a type other than text, spreadsheet, slides")
+            raise StripError(
+                "an ODF package of a type other than text, spreadsheet, slides, drawing"
+            )
         self._kept = frozenset(
             info.filename for info in package.members if info.filename.casefold() not in dropped
         )

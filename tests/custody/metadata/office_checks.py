@@ -17,7 +17,7 @@ from defusedxml import ElementTree
 from custody.metadata.base import StripError, Stripper
 from tests.custody.metadata.strip_checks import exiftool, fixed_point, strip_bytes
 
-OFFICE_SUFFIXES = (".docx", ".xlsx", ".pptx", ".odt", ".ods", ".odp")
+OFFICE_SUFFIXES = (".docx", ".xlsx", ".pptx", ".odt", ".ods", ".odp", ".odg")
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 MIN_NEEDLE = 4  # as custody.metadata.copies: shorter values occur by chance
 # Where originals name people, organisations, software and times: every leaf of the property

@@ -129,3 +129,41 @@ def test_a_field_that_shows_the_file_path_is_refused(field: str) -> None:
 def test_a_field_that_shows_the_file_name_alone_is_kept(field: str) -> None:
     copy, _ = strip_bytes(STRIPPER, sample.odt(f"<text:p>{field}</text:p>"))
     assert field in members(copy)["content.xml"].decode()
+
+
+_ODG = "application/vnd.oasis.opendocument.graphics"
+
+
+def test_a_drawing_keeps_its_text_and_loses_its_comment_authors() -> None:
+    """ODG (LibreOffice Draw): pages of shapes with text, and comments on a page."""
+    content = (
+        f"<office:document-content {sample.ODF_NS} "
+        'xmlns:svg="urn:oasis:names:tc:opendocument:xmlns:svg-compatible:1.0">'
+        '<office:body><office:drawing><draw:page draw:name="Site plan">'
+        '<draw:frame svg:x="1cm" svg:y="1cm"><draw:text-box><text:p>Gate 3, north wall'
+        "</text:p></draw:text-box></draw:frame>"
+        f"<officeooo:annotation><dc:creator>{sample.NAME}</dc:creator>"
+        "<dc:date>2026-11-28T09:31:00</dc:date><text:p>Measured on site</text:p>"
+        "</officeooo:annotation></draw:page></office:drawing></office:body>"
+        "</office:document-content>"
+    ).encode()
+    manifest = members(sample.odt())["META-INF/manifest.xml"].replace(
+        sample.ODF_TEXT.encode(), _ODG.encode()
+    )
+    original = sample.odt(
+        parts={"mimetype": _ODG.encode(), "content.xml": content, "META-INF/manifest.xml": manifest}
+    )
+    assert check_copy(STRIPPER, original, [sample.NAME.encode(), b"2026-11-28T09:31"])
+    copy, report = strip_bytes(STRIPPER, original)
+    kept = members(copy)["content.xml"].decode()
+    assert "Gate 3, north wall" in kept
+    assert "Measured on site" in kept
+    assert sample.NAME not in kept
+    assert members(copy)["mimetype"] == _ODG.encode()
+    assert report.content_kind == "office-document-text"
+
+
+def test_a_formula_is_still_refused() -> None:
+    formula = "application/vnd.oasis.opendocument.formula"
+    with pytest.raises(StripError, match="drawing"):
+        strip_bytes(STRIPPER, sample.odt(parts={"mimetype": formula.encode()}))
