@@ -77,8 +77,7 @@ class Integrator:
         self._origin = origin
         self._config = config
         self._clock = clock
-        self._holder = new_id("i")
-        self._lease = Lease(engine=engine, holder=self._holder, term=config.lease, clock=clock)
+        self._lease = Lease(engine=engine, holder=new_id("i"), term=config.lease, clock=clock)
         self._size: int | None = None  # published size, known while we hold the lease
         self._last_publish = -math.inf  # monotonic seconds when the last publish began
         self._stop = threading.Event()
@@ -228,9 +227,6 @@ class Integrator:
         retain = self._retain()
         writes = [(bundle_path(b), data, b.width == 256) for b, data in result.bundles.items()]
         writes += [(tile_path(t), data, t.width == 256) for t, data in result.tiles.items()]
-        if len(writes) == 1:
-            self._write_object(*writes[0], retain)
-            return
         if self._writers is None:
             self._writers = ThreadPoolExecutor(
                 max_workers=OBJECT_WRITERS, thread_name_prefix="custody-integrator-write"
@@ -277,7 +273,7 @@ class Integrator:
             # A crash may also fall between `checkpoint` and the database row; readers go by
             # the row, so without this they would not see that size until the next publish.
             self._record(current.size, current.root)
-        log.info("integrator %s resumes at size %d", self._holder, size)
+        log.info("integrator %s resumes at size %d", self._lease.holder, size)
         return size
 
     def _record(self, size: int, root: bytes) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Mapping
 from typing import Any, BinaryIO
 
 import pillow_heif
@@ -50,9 +51,10 @@ class HeifStripper:
             image.save(buffer, "PNG", compress_level=PNG_LEVEL, icc_profile=icc)
         except (OSError, ValueError) as exc:  # e.g. an ICC profile zlib cannot take
             raise StripError(f"the PNG rendition cannot be written: {exc}") from exc
-        if _pixels_digest(_open_png(io.BytesIO(buffer.getvalue()))) != digest:
+        png = buffer.getvalue()
+        if _pixels_digest(_open_png(io.BytesIO(png))) != digest:
             raise StripError("the PNG rendition does not hold the decoded pixels")
-        sink.write(buffer.getvalue())
+        sink.write(png)
         return StripReport(removed, digest, CONTENT_KIND)
 
     def content_digest(self, source: BinaryIO) -> str:
@@ -71,7 +73,7 @@ def _decode(source: BinaryIO) -> tuple[Image.Image, tuple[str, ...]]:
     if head[4:8] == b"ftyp" and head[8:12] in _AVIF_BRANDS:
         return _avif(source)
     heif = _open_heif(source)
-    return _primary(heif), _removed(heif)
+    return _primary(heif), _removed(heif[heif.primary_index].info, images=len(heif))
 
 
 _AVIF_BRANDS = (b"avif", b"avis")
@@ -83,9 +85,7 @@ def _avif(source: BinaryIO) -> tuple[Image.Image, tuple[str, ...]]:
     Pillow reports the file's irot and imir as the Exif orientation (in place of any
     orientation the Exif block itself says), so transposing by it shows the image as the
     HEIF rules do."""
-    data = source.read(MAX_BYTES + 1)
-    if len(data) > MAX_BYTES:
-        raise StripError(f"AVIF file larger than {MAX_BYTES // 2**20} MiB")
+    data = _whole(source, "AVIF")
     try:
         image = Image.open(io.BytesIO(data), formats=["AVIF"])
         if getattr(image, "n_frames", 1) != 1:
@@ -102,15 +102,19 @@ def _avif(source: BinaryIO) -> tuple[Image.Image, tuple[str, ...]]:
     if shown.mode not in _MODES:
         raise StripError(f"AVIF image in mode {shown.mode} has no PNG rendition here")
     shown.info = {"icc_profile": info["icc_profile"]} if info.get("icc_profile") else {}
-    removed = ["HEIF container"]
-    removed += [name for key, name in (("exif", "HEIF Exif"), ("xmp", "HEIF XMP")) if info.get(key)]
-    return shown, tuple(removed)
+    return shown, _removed(info, images=1)
+
+
+def _whole(source: BinaryIO, what: str) -> bytes:
+    """The file's bytes: its decoder reads it whole, so its size is bounded first."""
+    data = source.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise StripError(f"{what} file larger than {MAX_BYTES // 2**20} MiB")
+    return data
 
 
 def _open_heif(source: BinaryIO) -> Any:
-    data = source.read(MAX_BYTES + 1)
-    if len(data) > MAX_BYTES:
-        raise StripError(f"HEIF file larger than {MAX_BYTES // 2**20} MiB")
+    data = _whole(source, "HEIF")
     try:
         heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=True)
         primary = heif[heif.primary_index]  # a file without images fails here
@@ -150,9 +154,9 @@ def _pixels_digest(image: Image.Image) -> str:
     return digest.hexdigest()
 
 
-def _removed(heif: Any) -> tuple[str, ...]:
-    """Names of what the rendition leaves behind (never values)."""
-    info = heif[heif.primary_index].info
+def _removed(info: Mapping[Any, Any], *, images: int) -> tuple[str, ...]:
+    """Names of what the rendition leaves behind (never values): the metadata the decoder
+    found beside the primary image (`info`), and the file's other images."""
     removed = ["HEIF container"]
     for key, name in (
         ("exif", "HEIF Exif"),
@@ -164,6 +168,6 @@ def _removed(heif: Any) -> tuple[str, ...]:
     ):
         if info.get(key):
             removed.append(name)
-    if len(heif) > 1:
+    if images > 1:
         removed.append("HEIF other images")
     return tuple(removed)

@@ -17,7 +17,7 @@ _TEXT_TAGS = frozenset({"XPAuthor", "XPComment", "XPTitle", "XPSubject", "XPKeyw
 # TIFF 6.0 tags that embed other metadata blocks: XMP (700), IPTC-NAA (33723), Photoshop
 # image resources (34377). exifread drops values of 1,000 items or more, so read them here.
 _XMP_TAG, _IPTC_TAG, _IRB_TAG = 0x02BC, 0x83BB, 0x8649
-_TIFF_MAGIC = (b"II*\x00", b"MM\x00*")
+TIFF_MAGIC = (b"II*\x00", b"MM\x00*")  # TIFF 6.0 §2: byte order, then 42
 
 
 def extract_exif(fh: BinaryIO, out: Collector) -> None:
@@ -54,7 +54,7 @@ def extract_exif(fh: BinaryIO, out: Collector) -> None:
 def _embedded_block(fh: BinaryIO, tag: IfdTag, out: Collector) -> None:
     """Parse an XMP, IPTC or IRB block stored in a TIFF tag (offsets from the file start)."""
     fh.seek(0)
-    if fh.read(4) not in _TIFF_MAGIC or tag.field_length > out.limits.xmp_packet:
+    if fh.read(4) not in TIFF_MAGIC or tag.field_length > out.limits.xmp_packet:
         out.add(f"EXIF:Image Tag 0x{tag.tag:04X}", f"<{tag.field_length} bytes>", literal=False)
         return
     fh.seek(tag.field_offset)

@@ -15,11 +15,10 @@ import io
 from typing import BinaryIO
 
 from custody.metadata.extractors.collector import Collector, LimitError
-from custody.metadata.extractors.exif import extract_exif
+from custody.metadata.extractors.exif import TIFF_MAGIC, extract_exif
 from custody.metadata.extractors.quicktime import Walker
 
 MAX_EXIF_ITEM = 4 * 1024 * 1024  # camera Exif blocks are at most 64 KiB (APP1); maker notes
-_TIFF_MAGIC = (b"II*\x00", b"MM\x00*")
 _FILE, _IDAT = 0, 1  # iloc construction methods (ISO/IEC 14496-12 §8.11.3)
 
 
@@ -52,7 +51,7 @@ def exif_block(fh: BinaryIO, max_boxes: int) -> bytes | None:
         raise HeifError("the Exif item is shorter than its header offset")
     skip = int.from_bytes(payload[:4], "big")
     block = payload[4 + skip :]
-    if block[:4] not in _TIFF_MAGIC:
+    if block[:4] not in TIFF_MAGIC:
         raise HeifError("the Exif item's offset does not lead to a TIFF header")
     return block
 
